@@ -1,0 +1,1 @@
+"""Speed and memory measurements behind ``tools/benchmark.py`` (one module per subcommand)."""

@@ -1,0 +1,125 @@
+"""Build mmdet3d-format info files for SemanticKITTI with the camera fields ELiTe needs.
+
+Each sample follows mmdet3d 1.x (``lidar_points``, ``pts_semantic_mask_path``, ``images``) and adds the
+camera-2 image path and size, ``lidar2img`` / ``cam2img`` / ``lidar2cam`` from ``calib.txt``, the pose from
+``poses.txt`` (verbatim camera-0 frame as ``pose`` and in the LiDAR frame as ``lidar_pose``), and the
+sequence and frame ids. Frames are discovered from the files present; every file is checked, and a bad one
+either stops the build or is skipped and counted, as the caller chooses.
+"""
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .kitti_files import (KittiFormatError, check_label, count_points, image_size, lidar2img_from_calib,
+                          read_calib, read_poses)
+
+SPLITS: Dict[str, Sequence[str]] = {
+    'train': ['00', '01', '02', '03', '04', '05', '06', '07', '09', '10'],
+    'val': ['08'],
+    'test': [f'{i:02d}' for i in range(11, 22)],
+}
+SPLITS['trainval'] = list(SPLITS['train']) + list(SPLITS['val'])
+CAMERA = 'CAM2'
+
+
+@dataclass
+class InfoReport:
+    """What a split build found: the samples kept and the problems met (one message per skipped frame)."""
+    data_list: List[dict] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)
+
+
+def _sequence_frames(seq_dir: str) -> List[str]:
+    velodyne = os.path.join(seq_dir, 'velodyne')
+    return sorted(f[:-4] for f in os.listdir(velodyne) if f.endswith('.bin'))
+
+
+def build_split_infos(root: str, split: str, on_error: str = 'stop',
+                      log: Callable[[str], None] = print) -> InfoReport:
+    """Collect the samples of ``split`` under ``root``.
+
+    on_error: ``'stop'`` raises :class:`KittiFormatError` at the first bad file; ``'skip'`` logs it,
+    leaves the frame out and records the message in ``InfoReport.problems``.
+    """
+    if on_error not in ('stop', 'skip'):
+        raise ValueError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+    labelled = split != 'test'
+    report = InfoReport()
+
+    def problem(err: KittiFormatError) -> None:
+        if on_error == 'stop':
+            raise err
+        log(f'skipped: {err}')
+        report.problems.append(str(err))
+
+    for seq in SPLITS[split]:
+        seq_rel = os.path.join('sequences', seq)
+        seq_dir = os.path.join(root, seq_rel)
+        if not os.path.isdir(os.path.join(seq_dir, 'velodyne')):
+            continue
+        frames = _sequence_frames(seq_dir)
+        try:
+            calib = read_calib(os.path.join(seq_dir, 'calib.txt'))
+            poses = read_poses(os.path.join(seq_dir, 'poses.txt'))
+            if len(poses) < len(frames):
+                raise KittiFormatError(
+                    f'{os.path.join(seq_dir, "poses.txt")}: {len(poses)} poses for {len(frames)} scans. '
+                    'poses.txt needs one line per frame; restore it from SemanticKITTI.')
+        except KittiFormatError as err:
+            for _ in frames:
+                problem(err)
+            continue
+        lidar2img = lidar2img_from_calib(calib)
+        cam2img = np.eye(4)
+        cam2img[:3] = calib['P2']
+        tr_inv = np.linalg.inv(calib['Tr'])
+        for frame in frames:
+            lidar_rel = os.path.join(seq_rel, 'velodyne', frame + '.bin')
+            img_rel = os.path.join(seq_rel, 'image_2', frame + '.png')
+            label_rel = os.path.join(seq_rel, 'labels', frame + '.label')
+            try:
+                num_points = count_points(os.path.join(root, lidar_rel))
+                width, height = image_size(os.path.join(root, img_rel))
+                if labelled:
+                    check_label(os.path.join(root, label_rel), num_points)
+            except KittiFormatError as err:
+                problem(err)
+                continue
+            pose = poses[int(frame)]
+            info = dict(
+                sample_idx=f'{seq}{frame}',
+                sequence=seq,
+                frame_id=frame,
+                num_points=num_points,
+                lidar_points=dict(lidar_path=lidar_rel, num_pts_feats=4),
+                images={CAMERA: dict(img_path=img_rel, height=height, width=width,
+                                     lidar2img=lidar2img.tolist(), cam2img=cam2img.tolist(),
+                                     lidar2cam=calib['Tr'].tolist())},
+                pose=pose.tolist(),
+                lidar_pose=(tr_inv @ pose @ calib['Tr']).tolist(),
+            )
+            if labelled:
+                info['pts_semantic_mask_path'] = label_rel
+            report.data_list.append(info)
+    return report
+
+
+def create_semantickitti_infos(root: str, out_dir: Optional[str] = None, extra_tag: str = 'semantickitti',
+                               on_error: str = 'stop', log: Callable[[str], None] = print) -> Dict[str, str]:
+    """Write ``{out_dir}/{extra_tag}_infos_{train,val,trainval,test}.pkl``; returns split -> written path."""
+    out_dir = out_dir or root
+    os.makedirs(out_dir, exist_ok=True)
+    written = {}
+    for split in ('train', 'val', 'trainval', 'test'):
+        report = build_split_infos(root, split, on_error, log)
+        path = os.path.join(out_dir, f'{extra_tag}_infos_{split}.pkl')
+        with open(path, 'wb') as f:
+            pickle.dump(dict(metainfo=dict(DATASET='SemanticKITTI', info_version='1.1-elite'),
+                             data_list=report.data_list), f)
+        skipped = f', skipped {len(report.problems)} bad frame(s)' if report.problems else ''
+        log(f'{split}: {len(report.data_list)} frames -> {path}{skipped}')
+        written[split] = path
+    return written

@@ -1,0 +1,11 @@
+"""Camera + LiDAR transforms; each keeps the point-to-pixel correspondence valid."""
+from .color_jitter import ImageColorJitter
+from .crop import BottomCropImage
+from .formatting import PackPointImageInputs
+from .image_flip import FlipImageHorizontal
+from .loading import LoadCameraImage
+from .normalize import NormalizePadImage
+from .projection import ProjectPointsToImage, project_to_image
+
+__all__ = ['LoadCameraImage', 'ProjectPointsToImage', 'project_to_image', 'BottomCropImage',
+           'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs']

@@ -1,0 +1,30 @@
+"""Horizontal flip of the camera image alone (the points are not moved), keeping the correspondence."""
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet3d.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class FlipImageHorizontal(BaseTransform):
+    """With probability ``prob``, mirror the image and set ``col = W - 1 - col`` in ``img_indices``.
+
+    Records ``img_flip`` (bool). Uses its own key rather than mmcv's ``flip`` so that mmdet3d's
+    ``RandomFlip3D`` does not read it as a request to flip again.
+    """
+
+    def __init__(self, prob: float = 0.5) -> None:
+        self.prob = prob
+
+    def transform(self, results: dict) -> dict:
+        flip = bool(np.random.rand() < self.prob)
+        if flip:
+            width = results['img'].shape[1]
+            results['img'] = np.ascontiguousarray(results['img'][:, ::-1])
+            indices = results['img_indices'].copy()
+            indices[:, 1] = width - 1 - indices[:, 1]
+            results['img_indices'] = indices
+        results['img_flip'] = flip
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(prob={self.prob})'

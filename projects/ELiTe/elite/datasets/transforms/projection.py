@@ -1,0 +1,94 @@
+"""Project LiDAR points to camera pixels, before any augmentation moves the points.
+
+The correspondence is kept as two aligned arrays: ``point2img_index`` (M,) int64, which points have a pixel,
+and ``img_indices`` (M, 2) int64, that pixel as (row, col). So that mmdet3d's own transforms may drop or
+reorder points (``PointSample``, ``PointsRangeFilter``, ``PointShuffle``) without knowing about the image,
+this transform also appends each point's original index to the points as the attribute column
+``point_index``; until packing, ``point2img_index`` holds those original indices, and
+:func:`resolve_point2img_index` (called by :class:`PackPointImageInputs`) turns them into positions in the
+final point array and removes the column.
+"""
+from typing import Tuple
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet3d.registry import TRANSFORMS
+from mmdet3d.structures.points import BasePoints
+
+POINT_INDEX = 'point_index'
+MAX_EXACT_INDEX = 2 ** 24  # float32 holds integers exactly up to here
+
+
+def project_to_image(xyz: np.ndarray, lidar2img: np.ndarray, img_hw: Tuple[int, int]
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixels of the points in front of the LiDAR (x > 0) whose projection is strictly inside the image.
+
+    Args:
+        xyz: (N, 3) points in the LiDAR frame.
+        lidar2img: (4, 4) or (3, 4) projection, ``P2 @ Tr``.
+        img_hw: image (height, width).
+
+    Returns:
+        point2img_index: (M,) int64 indices of the projected points.
+        img_indices: (M, 2) int64 pixel (row, col) = floor of the projected (v, u).
+    """
+    height, width = img_hw
+    proj = xyz.astype(np.float64) @ lidar2img[:3, :3].T + lidar2img[:3, 3]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        u = proj[:, 0] / proj[:, 2]
+        v = proj[:, 1] / proj[:, 2]
+    keep = (xyz[:, 0] > 0) & (proj[:, 2] > 0) & (u > 0) & (u < width) & (v > 0) & (v < height)
+    point2img_index = np.flatnonzero(keep).astype(np.int64)
+    img_indices = np.stack([v[keep], u[keep]], axis=1).astype(np.int64)
+    return point2img_index, img_indices
+
+
+def resolve_point2img_index(results: dict) -> None:
+    """Turn original point ids in ``point2img_index`` into positions in the current points; drop the id column.
+
+    A point dropped by an augmentation loses its pixel; a point duplicated (sampling with replacement)
+    keeps it at every copy.
+    """
+    points: BasePoints = results['points']
+    dims = dict(points.attribute_dims or {})
+    col = dims.pop(POINT_INDEX)
+    tensor = points.tensor
+    ids = tensor[:, col].numpy().astype(np.int64)
+    num_original = int(max(ids.max(initial=-1), results['point2img_index'].max(initial=-1))) + 1
+    pixel_of_id = np.full((num_original, 2), -1, dtype=np.int64)
+    pixel_of_id[results['point2img_index']] = results['img_indices']
+    has_pixel = pixel_of_id[ids, 0] >= 0
+    results['point2img_index'] = np.flatnonzero(has_pixel).astype(np.int64)
+    results['img_indices'] = pixel_of_id[ids[has_pixel]]
+    keep_cols = [i for i in range(tensor.shape[1]) if i != col]
+    dims = {k: (v - 1 if v > col else v) for k, v in dims.items()}
+    results['points'] = type(points)(tensor[:, keep_cols], points_dim=len(keep_cols), attribute_dims=dims or None)
+
+
+@TRANSFORMS.register_module()
+class ProjectPointsToImage(BaseTransform):
+    """Find each point's pixel in the (uncropped) camera image.
+
+    Required keys: ``points``, ``lidar2img`` and ``img_shape`` (or ``img``).
+    Added keys: ``point2img_index`` (M,) int64, ``img_indices`` (M, 2) int64 (row, col); the points gain the
+    ``point_index`` attribute column (see the module docstring).
+    """
+
+    def transform(self, results: dict) -> dict:
+        points: BasePoints = results['points']
+        if POINT_INDEX in (points.attribute_dims or {}):
+            raise RuntimeError('ProjectPointsToImage appears twice in the pipeline')
+        num_points = len(points)
+        if num_points >= MAX_EXACT_INDEX:
+            raise ValueError(f'{results.get("lidar_path")}: {num_points} points; at most {MAX_EXACT_INDEX} '
+                             'can carry an exact index')
+        img_hw = tuple(results.get('img_shape') or results['img'].shape[:2])
+        point2img_index, img_indices = project_to_image(points.coord.numpy(), results['lidar2img'], img_hw)
+        dims = dict(points.attribute_dims or {})
+        dims[POINT_INDEX] = points.tensor.shape[1]
+        ids = np.arange(num_points, dtype=np.float32)[:, None]
+        tensor = np.concatenate([points.tensor.numpy(), ids], axis=1)
+        results['points'] = type(points)(tensor, points_dim=tensor.shape[1], attribute_dims=dims)
+        results['point2img_index'] = point2img_index
+        results['img_indices'] = img_indices
+        return results

@@ -1,0 +1,85 @@
+"""Batch points and images and voxelise on whatever device the data is on (CPU or GPU)."""
+from typing import Dict, List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from torch import Tensor
+
+
+def unique_voxels(coors: Tensor) -> tuple:
+    """Unique rows of ``coors`` (N, D) int, in lexicographic order.
+
+    Returns (voxel_coors (V, D), point2voxel (N,) long, first_point (V,) long: the lowest point index
+    falling in each voxel). Works on any device, unlike mmdet3d's numpy ``sparse_quantize``, and gives
+    the same voxel order for non-negative coordinates.
+    """
+    voxel_coors, point2voxel = torch.unique(coors, dim=0, return_inverse=True)
+    order = torch.arange(len(coors), device=coors.device)
+    first_point = torch.full((len(voxel_coors),), len(coors), dtype=torch.long, device=coors.device)
+    first_point.scatter_reduce_(0, point2voxel, order, reduce='amin')
+    return voxel_coors, point2voxel, first_point
+
+
+@MODELS.register_module()
+class PointImageDataPreprocessor(Det3DDataPreprocessor):
+    """:class:`Det3DDataPreprocessor` that voxelises without ``.cuda()`` and keeps every point.
+
+    ``voxel_type``:
+
+    - ``'point_voxel'`` (SPVCNN-style students): every point is kept; voxel coordinates are
+      ``floor((xyz - range_min) / voxel_size)`` clamped into the grid of ``point_cloud_range``, so points
+      outside the range still get a voxel (and a prediction). ``inputs['voxels']`` holds
+      ``points`` (N_total, C), ``point_coors`` (N_total, 4) [batch, x, y, z] int32, ``coors`` (V, 4) the unique
+      voxels, ``point2voxel_map`` (N_total,) long into ``coors``, ``spatial_shape`` [X, Y, Z] and
+      ``voxel_size`` / ``point_cloud_range``.
+    - ``'minkunet'``: mmdet3d's format (one point per voxel, ``point2voxel_map`` on each data sample),
+      computed on the data's device, so mmdet3d's ``MinkUNet`` runs on the CPU too.
+    - anything else: mmdet3d's own implementation.
+
+    Images (already normalised by ``NormalizePadImage``) are stacked to ``inputs['imgs']`` (B, 3, H, W) by
+    the parent; ``point2img_index`` / ``img_indices`` stay on each data sample, moved to the device.
+    """
+
+    def voxelize(self, points: List[Tensor], data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
+        if self.voxel_type == 'point_voxel':
+            return self._voxelize_point_voxel(points)
+        if self.voxel_type == 'minkunet':
+            return self._voxelize_minkunet(points, data_samples)
+        return super().voxelize(points, data_samples)
+
+    def _voxelize_point_voxel(self, points: List[Tensor]) -> Dict[str, Tensor]:
+        voxel_size = points[0].new_tensor(self.voxel_layer.voxel_size)
+        pc_range = points[0].new_tensor(self.voxel_layer.point_cloud_range)
+        spatial_shape = torch.round((pc_range[3:] - pc_range[:3]) / voxel_size).long()
+        point_coors = []
+        for i, res in enumerate(points):
+            grid = torch.floor((res[:, :3] - pc_range[:3]) / voxel_size).long()
+            grid = torch.minimum(grid.clamp_(min=0), spatial_shape - 1)
+            point_coors.append(F.pad(grid, (1, 0), value=i))
+        point_coors = torch.cat(point_coors).int()
+        coors, point2voxel_map, _ = unique_voxels(point_coors)
+        return dict(points=torch.cat(points), point_coors=point_coors, coors=coors,
+                    point2voxel_map=point2voxel_map, spatial_shape=spatial_shape.tolist(),
+                    voxel_size=voxel_size, point_cloud_range=pc_range)
+
+    def _voxelize_minkunet(self, points: List[Tensor], data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
+        voxel_size = points[0].new_tensor(self.voxel_layer.voxel_size)
+        voxels, coors = [], []
+        for i, (res, data_sample) in enumerate(zip(points, data_samples)):
+            res_coors = torch.round(res[:, :3] / voxel_size).int()
+            res_coors -= res_coors.min(0)[0]
+            _, point2voxel_map, inds = unique_voxels(res_coors)
+            if self.training and self.max_voxels is not None and len(inds) > self.max_voxels:
+                inds = inds[torch.from_numpy(np.random.choice(len(inds), self.max_voxels, replace=False)).to(inds.device)]
+            if hasattr(data_sample.gt_pts_seg, 'pts_semantic_mask'):
+                data_sample.gt_pts_seg.voxel_semantic_mask = data_sample.gt_pts_seg.pts_semantic_mask[inds]
+            res_voxel_coors = F.pad(res_coors[inds], (1, 0) if self.batch_first else (0, 1), value=i)
+            data_sample.batch_idx = res_voxel_coors[:, 0 if self.batch_first else -1]
+            data_sample.point2voxel_map = point2voxel_map.long()
+            voxels.append(res[inds])
+            coors.append(res_voxel_coors)
+        return dict(voxels=torch.cat(voxels), coors=torch.cat(coors))

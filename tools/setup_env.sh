@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Create (or refresh) the .venv/ at the repository root with the pinned ELiTe stack.
+#
+# Idempotent: a second run with nothing changed only checks a stamp file and the imports (seconds).
+# Why each pin exists is written in README.md ("Environment"); STACK facts live in requirements/.
+#
+# Environment variables a user may set:
+#   ELITE_PYTHON        interpreter used to create .venv (default: python3.11, then python3)
+#   ELITE_TORCH         pip requirement(s) for torch/torchvision (default below, CPU machines here);
+#                       GPU users set e.g. ELITE_TORCH="torch==2.1.2 torchvision==0.16.2 --index-url ..."
+#                       or ELITE_TORCH=keep to use the torch already installed in .venv.
+#   ELITE_SPCONV        spconv package (default spconv==2.3.8, CPU; GPU users: e.g. spconv-cu120==2.3.8)
+#   ELITE_WHEEL_CACHE   where the built mmcv wheel is kept (default ~/.cache/elite-wheels)
+#   MAX_JOBS            parallel compile jobs for mmcv (default: number of cores)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+REQ="$ROOT/requirements"
+DEFAULT_TORCH="torch==2.14.1 torchvision==0.29.1"
+TORCH_SPEC="${ELITE_TORCH:-$DEFAULT_TORCH}"
+SPCONV_SPEC="${ELITE_SPCONV:-spconv==2.3.8}"
+MMCV_VERSION="2.1.0"
+WHEEL_CACHE="${ELITE_WHEEL_CACHE:-$HOME/.cache/elite-wheels}"
+export MAX_JOBS="${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+fail() {
+    printf '\033[31m[setup] FAILED:\033[0m %s\n' "$1" >&2
+    printf '[setup] What to do: %s\n' "$2" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- interpreter and venv
+PY="${ELITE_PYTHON:-}"
+if [ -z "$PY" ]; then
+    for cand in python3.11 python3; do
+        if command -v "$cand" >/dev/null 2>&1; then PY="$cand"; break; fi
+    done
+fi
+[ -n "$PY" ] || fail "no python3 found" "install Python 3.11 (with venv and headers) or set ELITE_PYTHON=/path/to/python3.11"
+PYVER="$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+case "$PYVER" in
+    3.9|3.10|3.11) ;;
+    *) fail "Python $PYVER is not supported (mmcv 2.1.0 / mmdet3d 1.4.0 need 3.9-3.11)" \
+            "install Python 3.11 and rerun with ELITE_PYTHON=python3.11" ;;
+esac
+
+STAMP_KEY="$( { cat "$0" "$REQ"/*.txt "$ROOT/setup.py"; echo "$TORCH_SPEC|$SPCONV_SPEC|$PYVER"; } | sha256sum | cut -c1-16)"
+STAMP="$VENV/.elite-setup-$STAMP_KEY"
+
+import_check() {
+    "$VENV/bin/python" - <<'PYEOF'
+import importlib, sys
+mods = ["torch", "torchvision", "mmengine", "mmcv.ops", "mmdet", "mmdet3d.structures", "mmdet3d.datasets",
+        "mmdet3d.models", "mmdet3d.evaluation", "spconv.pytorch", "segment_anything", "peft", "elite"]
+bad = []
+for m in mods:
+    try:
+        importlib.import_module(m)
+    except Exception as e:  # report every broken import, not just the first
+        bad.append(f"{m}: {type(e).__name__}: {e}")
+if bad:
+    print("\n".join(bad), file=sys.stderr)
+    sys.exit(1)
+PYEOF
+}
+
+if [ -f "$STAMP" ] && [ -x "$VENV/bin/python" ]; then
+    if import_check; then
+        say "environment up to date ($VENV)"
+        exit 0
+    fi
+    say "stamp present but imports fail: reinstalling"
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV with $PY ($PYVER)"
+    "$PY" -m venv "$VENV" || fail "could not create $VENV" "install the venv module (Debian: apt install python3-venv) or set ELITE_PYTHON"
+fi
+PIP=("$VENV/bin/python" -m pip)
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# ---------------------------------------------------------------- torch
+if [ "$TORCH_SPEC" = "keep" ]; then
+    "$VENV/bin/python" -c 'import torch, torchvision' 2>/dev/null \
+        || fail "ELITE_TORCH=keep but torch/torchvision do not import in $VENV" \
+                "install your torch + torchvision build into .venv first, or unset ELITE_TORCH"
+else
+    say "installing $TORCH_SPEC"
+    # shellcheck disable=SC2086
+    "${PIP[@]}" install -q $TORCH_SPEC \
+        || fail "could not install $TORCH_SPEC" \
+                "set ELITE_TORCH to a torch/torchvision pair available to you (they must match each other)"
+fi
+"$VENV/bin/python" -c 'import torch, torchvision; torchvision.ops.nms' 2>/dev/null \
+    || fail "torchvision does not load beside the installed torch" \
+            "use a matching pair, e.g. ELITE_TORCH=\"$DEFAULT_TORCH\" (torchvision from PyPI does not load beside torch 2.13.0+cpu)"
+TORCH_VER="$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
+CUDA_TAG="$("$VENV/bin/python" -c 'import torch; print("cu" + torch.version.cuda.replace(".", "") if torch.cuda.is_available() else "cpuops")')"
+
+# ---------------------------------------------------------------- build tools (mmcv's setup.py imports pkg_resources and torch)
+"${PIP[@]}" install -q -c "$REQ/constraints.txt" -r "$REQ/build.txt" \
+    || fail "could not install build tools" "check access to the package registry"
+
+# ---------------------------------------------------------------- mmcv (built from source with its C++ ops, cached)
+if "$VENV/bin/python" -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
+    say "mmcv $MMCV_VERSION with ops already installed"
+else
+    CACHE_DIR="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VER-py$PYVER-$CUDA_TAG"
+    WHEEL="$(ls "$CACHE_DIR"/mmcv-*.whl 2>/dev/null | head -n1 || true)"
+    if [ -z "$WHEEL" ]; then
+        say "building mmcv $MMCV_VERSION with ops against torch $TORCH_VER (about 15 minutes on 2 cores; done once per machine)"
+        BUILD_DIR="$(mktemp -d)"
+        "${PIP[@]}" download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD_DIR" \
+            || fail "could not download the mmcv $MMCV_VERSION source" "check access to PyPI"
+        tar -xzf "$BUILD_DIR"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD_DIR"
+        SRC="$BUILD_DIR/mmcv-$MMCV_VERSION"
+        # Build fix: torch >= 2.14 headers need C++20; mmcv 2.1.0 hard-codes -std=c++17.
+        if "$VENV/bin/python" -c "import torch,sys; v=tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 14))"; then
+            sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
+            say "patched mmcv setup.py: -std=c++17 -> -std=c++20 (required by torch $TORCH_VER headers)"
+        fi
+        mkdir -p "$CACHE_DIR"
+        (cd "$SRC" && MMCV_WITH_OPS=1 "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$CACHE_DIR" . ) \
+            || fail "building mmcv $MMCV_VERSION failed (log above)" \
+                    "make sure gcc/g++ and the Python headers are installed; on GPU machines check that nvcc matches torch.version.cuda"
+        rm -rf "$BUILD_DIR"
+        WHEEL="$(ls "$CACHE_DIR"/mmcv-*.whl | head -n1)"
+    else
+        say "using cached mmcv wheel $WHEEL"
+    fi
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL" || fail "could not install $WHEEL" "delete $CACHE_DIR and rerun"
+fi
+
+# ---------------------------------------------------------------- the OpenMMLab stack and the rest, pinned
+say "installing pinned runtime packages"
+"${PIP[@]}" install -q -c "$REQ/constraints.txt" -r "$REQ/runtime.txt" \
+    || fail "could not install requirements/runtime.txt" "check access to the package registry; the pins are in requirements/constraints.txt"
+# mmdet / mmdet3d / the two dataset devkits declare stale or over-tight requirements (numpy<2, shapely~=2.0.3,
+# open3d, ...). Their real import-time needs are in runtime.txt, so install them without their metadata deps.
+"${PIP[@]}" install -q --no-deps -c "$REQ/constraints.txt" -r "$REQ/nodeps.txt" \
+    || fail "could not install requirements/nodeps.txt" "check access to the package registry"
+# shellcheck disable=SC2086
+"${PIP[@]}" install -q -c "$REQ/constraints.txt" $SPCONV_SPEC \
+    || fail "could not install $SPCONV_SPEC" "GPU users: set ELITE_SPCONV to the spconv build for your CUDA (e.g. spconv-cu120==2.3.8)"
+"${PIP[@]}" install -q --no-deps -e "$ROOT" || fail "could not install the elite package" "run from a full clone of the repository"
+
+say "checking imports"
+import_check || fail "some packages do not import (listed above)" "rerun tools/setup_env.sh; if it persists, delete .venv/ and rerun"
+rm -f "$VENV"/.elite-setup-*
+touch "$STAMP"
+say "done: $VENV (torch $TORCH_VER)"
