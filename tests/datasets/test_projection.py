@@ -29,7 +29,7 @@ def test_real_frame_projects_inside_image_and_matches_mmdet3d_matrix(kitti_frame
 
 
 def test_projection_keeps_only_points_in_front_and_strictly_inside():
-    lidar2img = np.array([[0, -100, 0, 50], [0, 0, -100, 50], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+    lidar2img = np.array([[50, -100, 0, 0], [50, 0, -100, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
     # pixel u = 50 - 100 y / x, v = 50 - 100 z / x on a 100 x 100 image
     xyz = np.array([
         [1.0, 0.0, 0.0],     # centre -> (50, 50)

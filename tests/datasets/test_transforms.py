@@ -38,7 +38,7 @@ def test_resolve_handles_reorder_drop_and_duplicates():
 
 
 def test_projection_adds_index_column_and_pack_resolves_after_point_sample():
-    lidar2img = np.array([[0, -100, 0, 50], [0, 0, -100, 50], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+    lidar2img = np.array([[50, -100, 0, 0], [50, 0, -100, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
     rng = np.random.default_rng(0)
     xyz = np.c_[rng.uniform(1, 5, 500), rng.uniform(-3, 3, 500), rng.uniform(-2, 2, 500)]
     points = np.c_[xyz, np.arange(500)].astype(np.float32)

@@ -48,7 +48,8 @@ def test_minkunet_matches_mmdet3d_numpy_quantisation():
     pts = torch.from_numpy(rng.uniform(-5, 5, (2000, 4)).astype(np.float32))
     pre = build('minkunet', voxel_size=(0.5, 0.5, 0.5))
     sample = sample_with_mask(2000)
-    voxels = pre(dict(inputs=dict(points=[pts]), data_samples=[sample]), training=False)['inputs']['voxels']
+    out = pre(dict(inputs=dict(points=[pts]), data_samples=[sample]), training=False)
+    voxels, sample = out['inputs']['voxels'], out['data_samples'][0]
     coors = torch.round(pts[:, :3] / 0.5).int()
     coors -= coors.min(0)[0]
     inds, inverse = Det3DDataPreprocessor.sparse_quantize(pre, coors.numpy(), return_index=True,
