@@ -78,8 +78,13 @@ if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV with $PY ($PYVER)"
     "$PY" -m venv "$VENV" || fail "could not create $VENV" "install the venv module (Debian: apt install python3-venv) or set ELITE_PYTHON"
 fi
-PIP=("$VENV/bin/python" -m pip)
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip, minus the harmless warnings some machines' pip.conf causes for local index folders that lack a package
+pip_run() {
+    "$VENV/bin/python" -m pip "$@" 2>&1 | grep -v 'is ignored: it is neither a file nor a directory'
+    return "${PIPESTATUS[0]}"
+}
+PIP=(pip_run)
 
 # ---------------------------------------------------------------- torch
 if [ "$TORCH_SPEC" = "keep" ]; then

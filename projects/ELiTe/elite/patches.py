@@ -3,6 +3,7 @@
 Applied once when ``elite`` is imported. Each patch is idempotent and leaves documented behaviour alone.
 """
 import numpy as np
+import torch
 from mmdet3d.datasets.transforms import RandomFlip3D
 
 _PATCHED_ATTR = '_elite_patched'
@@ -38,5 +39,26 @@ def patch_random_flip3d_keeps_correspondence() -> None:
     RandomFlip3D.transform = transform
 
 
+def patch_spconv_cpu_stream() -> None:
+    """spconv 2.3.8's backward (and its hash table) asks ``torch.cuda.current_stream()`` unconditionally, which
+    raises without a GPU. Report the default stream 0 when CUDA is unavailable; on a GPU nothing changes.
+    The name is imported by value into ``ops`` and ``hash``, so it is replaced there too.
+    """
+    import spconv.pytorch.cppcore as cppcore
+    import spconv.pytorch.hash as spconv_hash
+    import spconv.pytorch.ops as ops
+    if getattr(cppcore.get_current_stream, _PATCHED_ATTR, False):
+        return
+    original = cppcore.get_current_stream
+
+    def get_current_stream() -> int:
+        return original() if torch.cuda.is_available() else 0
+
+    setattr(get_current_stream, _PATCHED_ATTR, True)
+    for module in (cppcore, ops, spconv_hash):
+        module.get_current_stream = get_current_stream
+
+
 def apply_all() -> None:
     patch_random_flip3d_keeps_correspondence()
+    patch_spconv_cpu_stream()

@@ -41,6 +41,17 @@ def one_core():
         cv2.setNumThreads(cv_threads)
 
 
+def machine_description() -> str:
+    """CPU model and core count, for the README's benchmark table."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return f'{model}, {os.cpu_count()} cores'
+
+
 def time_data_pipeline(config: str, data_root: Optional[str] = None, samples: int = 20, warmup: int = 3,
                        cache_root: str = 'data/benchmark_kitti') -> dict:
     """Median time per sample of ``config``'s ``train_dataloader.dataset`` on one core."""
@@ -67,5 +78,5 @@ def time_data_pipeline(config: str, data_root: Optional[str] = None, samples: in
     return dict(ms_per_sample=round(float(np.median(times_ms)), 2), mean_ms=round(float(times_ms.mean()), 2),
                 p90_ms=round(float(np.percentile(times_ms, 90)), 2), samples=samples,
                 points_per_sample=int(np.mean(num_points)), threads=1,
-                machine=f'{platform.machine()} {platform.processor() or ""}'.strip(), config=config,
+                machine=machine_description(), config=config,
                 data_root=data_root)
