@@ -1,4 +1,7 @@
-"""Models: the data preprocessor (later: student, teacher, decoders, segmentors, losses)."""
+"""Models: data preprocessor, student backbone, heads and segmentors (registered on import)."""
+from .backbones import SPVCNNLite
 from .data_preprocessor import PointImageDataPreprocessor
+from .decode_heads import SPVCNNLiteHead
+from .segmentors import PointVoxelSegmentor
 
-__all__ = ['PointImageDataPreprocessor']
+__all__ = ['PointImageDataPreprocessor', 'SPVCNNLite', 'SPVCNNLiteHead', 'PointVoxelSegmentor']

@@ -1,0 +1,4 @@
+"""Backbones: the SPVCNNLite student."""
+from .spvcnn_lite import SPVCNNLite
+
+__all__ = ['SPVCNNLite']

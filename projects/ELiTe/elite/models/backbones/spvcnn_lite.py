@@ -1,0 +1,153 @@
+"""SPVCNNLite: the ~1.9 M-parameter point-voxel student of 2DPASS / ELiTe (ELITE.md section 2).
+
+Points get a 10-d feature (x, y, z, intensity, offset to their 0.1 m voxel's point mean, offset to that
+voxel's centre), an MLP 10 -> 64 -> 64, and are averaged into voxels. Four point-voxel stages follow, at
+scales 2, 4, 8, 16: each runs two residual blocks of 3 x 3 x 3 submanifold convolutions on the voxels of
+the previous scale, a point branch, and fuses both into the voxels of its own scale (coarser voxels come
+from re-quantising the coordinates, ``floor(coors / scale)``, never from strided convolutions). Each stage's
+features are gathered back to every point: the backbone returns four (N, 64) tensors, which the
+classifier head concatenates and the distiller's heads read one by one.
+"""
+from typing import Dict, List, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from ..sparse import SparseBackend, get_sparse_backend
+from ..utils import scatter_mean
+
+
+class SparseResBlock(nn.Module):
+    """Two 3 x 3 x 3 submanifold convolutions (BN, LeakyReLU 0.1) plus a 1 x 1 shortcut (a per-voxel linear)."""
+
+    def __init__(self, channels: int, backend: SparseBackend, indice_key: str) -> None:
+        super().__init__()
+        self.backend = backend
+        self.shortcut = nn.Linear(channels, channels, bias=False)
+        self.shortcut_norm = nn.BatchNorm1d(channels)
+        self.conv1 = backend.subm_conv3d(channels, channels, indice_key)
+        self.norm1 = nn.BatchNorm1d(channels)
+        self.conv2 = backend.subm_conv3d(channels, channels, indice_key)
+        self.norm2 = nn.BatchNorm1d(channels)
+
+    def forward(self, x):
+        features = self.backend.features
+        identity = self.shortcut_norm(self.shortcut(features(x)))
+        out = self.conv1(x)
+        out = self.backend.replace_features(out, F.leaky_relu(self.norm1(features(out)), 0.1))
+        out = self.conv2(out)
+        return self.backend.replace_features(out, F.leaky_relu(self.norm2(features(out)) + identity, 0.1))
+
+
+class PointBranch(nn.Module):
+    """2DPASS's point encoder: voxel features at the previous scale, a context MLP on their average at the
+    next scale, fused per point and averaged into the next scale's voxels."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        half = channels // 2
+        self.layer_in = nn.Sequential(nn.Linear(channels, channels), nn.LeakyReLU(0.1, True))
+        self.context = nn.Sequential(
+            nn.Linear(channels, half), nn.LeakyReLU(0.1, True), nn.BatchNorm1d(half),
+            nn.Linear(half, half), nn.LeakyReLU(0.1, True), nn.BatchNorm1d(half),
+            nn.Linear(half, channels), nn.LeakyReLU(0.1, True))
+        self.layer_out = nn.Sequential(nn.Linear(2 * channels, channels), nn.LeakyReLU(0.1, True),
+                                       nn.Linear(channels, channels))
+
+    def forward(self, features: Tensor, prev2next: Tensor, num_next: int, point2prev: Tensor,
+                point2next: Tensor) -> Tensor:
+        """features: (V_prev, C) -> (V_next, C), using the voxel map prev -> next and the point maps."""
+        context = self.context(scatter_mean(features, prev2next, num_next))[prev2next]
+        fused = torch.cat([self.layer_in(features), context], dim=1)
+        return scatter_mean(self.layer_out(fused[point2prev]), point2next, num_next)
+
+
+class PointVoxelStage(nn.Module):
+    def __init__(self, channels: int, backend: SparseBackend, indice_key: str) -> None:
+        super().__init__()
+        self.voxel_blocks = nn.ModuleList([SparseResBlock(channels, backend, indice_key) for _ in range(2)])
+        self.point_branch = PointBranch(channels)
+        self.backend = backend
+
+    def forward(self, x, prev2next: Tensor, num_next: int, point2prev: Tensor, point2next: Tensor):
+        """x: sparse tensor at the previous scale -> (features at the next scale (V_next, C), voxel features)."""
+        v = x
+        for block in self.voxel_blocks:
+            v = block(v)
+        v_features = self.backend.features(v)
+        v_next = scatter_mean(v_features[point2prev], point2next, num_next)
+        p_next = self.point_branch(self.backend.features(x) + v_features, prev2next, num_next, point2prev,
+                                   point2next)
+        return p_next, p_next + v_next
+
+
+def point_features(points: Tensor, point_coors: Tensor, point2voxel: Tensor, num_voxels: int,
+                   voxel_size: Tensor, range_min: Tensor) -> Tensor:
+    """(N, 10): the point's 4 values, its offset to its voxel's point mean and to its voxel's centre."""
+    xyz = points[:, :3]
+    mean = scatter_mean(xyz, point2voxel, num_voxels)[point2voxel]
+    centre = (point_coors[:, 1:].to(xyz.dtype) + 0.5) * voxel_size + range_min
+    return torch.cat([points[:, :4], xyz - mean, xyz - centre], dim=1)
+
+
+@MODELS.register_module()
+class SPVCNNLite(BaseModule):
+    """The ELiTe student backbone.
+
+    Args:
+        in_channels: point values used (x, y, z, intensity).
+        channels: hidden width of every stage.
+        scales: voxel scale of each stage's output, relative to the input voxels (each a multiple of the
+            previous one).
+        sparse_backend: ``'auto'`` (torchsparse when importable, else spconv), ``'spconv'`` or
+            ``'torchsparse'``.
+
+    Input: the ``voxels`` dict of :class:`PointImageDataPreprocessor` (``voxel_type='point_voxel'``).
+    Output: list of per-stage point features, each (N_total, channels).
+    """
+
+    def __init__(self, in_channels: int = 4, channels: int = 64, scales: Sequence[int] = (2, 4, 8, 16),
+                 sparse_backend: str = 'auto', init_cfg=None) -> None:
+        super().__init__(init_cfg)
+        if any(b % a for a, b in zip((1,) + tuple(scales), scales)):
+            raise ValueError(f'each scale must be a multiple of the previous one, got {scales}')
+        self.in_channels = in_channels
+        self.scales = tuple(scales)
+        self.backend = get_sparse_backend(sparse_backend)
+        self.point_mlp = nn.Sequential(nn.Linear(in_channels + 6, channels), nn.ReLU(True),
+                                       nn.Linear(channels, channels))
+        self.stages = nn.ModuleList(
+            PointVoxelStage(channels, self.backend, f'stage{i}') for i in range(len(self.scales)))
+
+    @staticmethod
+    def quantise(point_coors: Tensor, scale: int) -> Dict[str, Tensor]:
+        """Voxels of ``scale`` times the input size: coors (V, 4) and the point -> voxel map (N,)."""
+        coors = torch.cat([point_coors[:, :1], torch.div(point_coors[:, 1:], scale, rounding_mode='floor')], 1)
+        coors, point2voxel = torch.unique(coors, dim=0, return_inverse=True)
+        return dict(coors=coors, point2voxel=point2voxel, scale=scale)
+
+    def forward(self, voxel_dict: Dict) -> List[Tensor]:
+        points = voxel_dict['points'][:, :self.in_channels]
+        point_coors = voxel_dict['point_coors']
+        batch_size = int(point_coors[:, 0].max()) + 1 if len(point_coors) else 1
+        spatial_shape = torch.tensor(voxel_dict['spatial_shape'])
+        levels = [dict(coors=voxel_dict['coors'], point2voxel=voxel_dict['point2voxel_map'], scale=1)]
+        levels += [self.quantise(point_coors, s) for s in self.scales]
+
+        base = levels[0]
+        feats = point_features(points, point_coors, base['point2voxel'], len(base['coors']),
+                               voxel_dict['voxel_size'], voxel_dict['point_cloud_range'][:3])
+        voxel_features = scatter_mean(self.point_mlp(feats), base['point2voxel'], len(base['coors']))
+        stage_point_features = []
+        for stage, prev, nxt in zip(self.stages, levels[:-1], levels[1:]):
+            shape = torch.div(spatial_shape + prev['scale'] - 1, prev['scale'], rounding_mode='floor').tolist()
+            x = self.backend.tensor(voxel_features, prev['coors'], shape, batch_size)
+            prev2next = torch.zeros(len(prev['coors']), dtype=torch.long, device=points.device)
+            prev2next[prev['point2voxel']] = nxt['point2voxel']
+            point_out, voxel_features = stage(x, prev2next, len(nxt['coors']), prev['point2voxel'],
+                                              nxt['point2voxel'])
+            stage_point_features.append(point_out[nxt['point2voxel']])
+        return stage_point_features

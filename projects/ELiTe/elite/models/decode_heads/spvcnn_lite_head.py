@@ -1,0 +1,53 @@
+"""The student's classifier: the four stage features concatenated (256) -> 128 -> classes, per point."""
+from typing import Dict, List, Optional
+
+import torch
+from mmdet3d.models.decode_heads.decode_head import Base3DDecodeHead
+from mmdet3d.registry import MODELS
+from mmdet3d.structures.det3d_data_sample import SampleList
+from torch import Tensor, nn
+
+
+@MODELS.register_module()
+class SPVCNNLiteHead(Base3DDecodeHead):
+    """Per-point classifier with cross-entropy (class-weighted) + Lovasz-softmax losses.
+
+    Args:
+        channels: input width, the concatenated stage features (4 x 64).
+        mid_channels: hidden width of the two-layer classifier.
+        loss_decode: the cross-entropy (``loss_sem_seg``); its ``class_weight`` from
+            ``(max_freq / freq) ** (1/3)`` of the training labels.
+        loss_lovasz: the Lovasz-softmax (``loss_lovasz``), weight 0.1 in the paper; None to switch off.
+    """
+
+    def __init__(self, channels: int = 256, num_classes: int = 19, mid_channels: int = 128,
+                 dropout_ratio: float = 0.0, ignore_index: int = 19,
+                 loss_decode: Dict = dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                 loss_lovasz: Optional[Dict] = dict(type='LovaszLoss', loss_type='multi_class',
+                                                    reduction='none', loss_weight=0.1),
+                 **kwargs) -> None:
+        self.mid_channels = mid_channels
+        super().__init__(channels, num_classes, dropout_ratio=dropout_ratio, loss_decode=loss_decode,
+                         ignore_index=ignore_index, **kwargs)
+        self.loss_lovasz = MODELS.build(loss_lovasz) if loss_lovasz else None
+
+    def build_conv_seg(self, channels: int, num_classes: int, kernel_size: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(channels, self.mid_channels), nn.ReLU(True),
+                             nn.Linear(self.mid_channels, num_classes))
+
+    def init_weights(self) -> None:
+        """Keep PyTorch's default initialisation of the linear layers (as 2DPASS does)."""
+
+    def forward(self, stage_features: List[Tensor]) -> Tensor:
+        """list of (N, C_i) -> (N, num_classes) logits."""
+        return self.cls_seg(torch.cat(stage_features, dim=1))
+
+    def _stack_batch_gt(self, batch_data_samples: SampleList) -> Tensor:
+        return torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
+
+    def loss_by_feat(self, seg_logits: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        labels = self._stack_batch_gt(batch_data_samples)
+        losses = dict(loss_sem_seg=self.loss_decode(seg_logits, labels, ignore_index=self.ignore_index))
+        if self.loss_lovasz is not None:
+            losses['loss_lovasz'] = self.loss_lovasz(seg_logits, labels, ignore_index=self.ignore_index)
+        return losses

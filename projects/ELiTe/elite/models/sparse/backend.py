@@ -1,0 +1,106 @@
+"""A minimal sparse-tensor interface so the student runs on spconv or torchsparse unchanged.
+
+The student needs only: build a sparse tensor from voxel features and ``[batch, x, y, z]`` coordinates,
+a 3 x 3 x 3 submanifold convolution, and reading / replacing features. Both backends store the
+convolution weight in the state dict in spconv's layout ``(out, kx, ky, kz, in)``, so a checkpoint moves
+between them. spconv's CPU backward needs the stream fix in ``elite.patches`` (applied on import).
+"""
+import importlib.util
+from typing import List, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+class SparseBackend:
+    """Interface; see :class:`SpconvBackend` for the semantics of each method."""
+    name = ''
+
+    def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
+        raise NotImplementedError
+
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+        raise NotImplementedError
+
+    @staticmethod
+    def features(x) -> Tensor:
+        return x.features if hasattr(x, 'features') else x.F
+
+    def replace_features(self, x, features: Tensor):
+        raise NotImplementedError
+
+
+class SpconvBackend(SparseBackend):
+    """spconv 2.x: ``SubMConv3d`` with weight (out, kx, ky, kz, in), indices (N, 4) int32 [b, x, y, z]."""
+    name = 'spconv'
+
+    def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
+        import spconv.pytorch as spconv
+        return spconv.SubMConv3d(in_channels, out_channels, 3, padding=1, bias=False, indice_key=indice_key)
+
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+        import spconv.pytorch as spconv
+        return spconv.SparseConvTensor(features, coors.int(), list(spatial_shape), batch_size)
+
+    def replace_features(self, x, features: Tensor):
+        return x.replace_feature(features)
+
+
+class TorchsparseConv3d(nn.Module):
+    """torchsparse ``Conv3d`` (3 x 3 x 3, stride 1) whose parameter is stored in spconv's layout.
+
+    torchsparse keeps the kernel as (27, in, out) with the x offset varying fastest; the parameter here is
+    (out, kx, ky, kz, in) and is rearranged at each call, so the state dict is the same as spconv's.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_channels, 3, 3, 3, in_channels))
+        nn.init.kaiming_uniform_(self.weight.view(out_channels, -1), a=5 ** 0.5)
+
+    def forward(self, x):
+        import torchsparse.nn.functional as TF
+        kernel = self.weight.permute(3, 2, 1, 4, 0).reshape(27, self.weight.shape[4], self.weight.shape[0])
+        return TF.conv3d(x, kernel.contiguous(), kernel_size=(3, 3, 3), bias=None, stride=(1, 1, 1),
+                           dilation=(1, 1, 1), transposed=False)
+
+
+class TorchsparseBackend(SparseBackend):
+    """torchsparse >= 2.1 (coordinates [b, x, y, z]); GPU users build it themselves."""
+    name = 'torchsparse'
+
+    def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
+        return TorchsparseConv3d(in_channels, out_channels)
+
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+        import torchsparse
+        return torchsparse.SparseTensor(features, coors.int())
+
+    def replace_features(self, x, features: Tensor):
+        import torchsparse
+        out = torchsparse.SparseTensor(features, x.C, x.stride)
+        out._caches = x._caches
+        return out
+
+
+_BACKENDS = {'spconv': SpconvBackend, 'torchsparse': TorchsparseBackend}
+
+
+def available_backends() -> List[str]:
+    """Importable backends, in order of preference for ``'auto'``."""
+    return [name for name in ('torchsparse', 'spconv') if importlib.util.find_spec(name) is not None]
+
+
+def get_sparse_backend(name: str = 'auto') -> SparseBackend:
+    """``'spconv'``, ``'torchsparse'`` or ``'auto'`` (torchsparse when importable, else spconv)."""
+    if name == 'auto':
+        found = available_backends()
+        if not found:
+            raise ImportError('no sparse convolution backend: install spconv (pip install spconv==2.3.8, or '
+                              'spconv-cuXXX for your CUDA) or torchsparse')
+        name = found[0]
+    if name not in _BACKENDS:
+        raise ValueError(f'unknown sparse backend {name!r}; choose one of {sorted(_BACKENDS)} or "auto"')
+    if importlib.util.find_spec(name) is None:
+        raise ImportError(f'sparse backend {name!r} is not installed; install it or set sparse_backend="auto"')
+    return _BACKENDS[name]()
