@@ -31,3 +31,26 @@ def test_submanifold_conv_forward_and_backward_match_dense_conv3d():
     torch.testing.assert_close(out.features, dense, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(feats.grad, dense_feats.grad, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(conv.weight.grad.permute(0, 4, 1, 2, 3), weight.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_submanifold_conv_is_exact_on_several_threads():
+    """Regression for spconv's racy CPU scatter_add (fixed in elite.patches): 64 channels, 2 threads."""
+    import spconv.pytorch as spconv
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for seed in range(5):
+            torch.manual_seed(seed)
+            shape = (16, 16, 16)
+            coords = (torch.rand(shape) < 0.3).nonzero().int()
+            indices = torch.cat([torch.zeros(len(coords), 1, dtype=torch.int32), coords], 1)
+            feats = torch.randn(len(coords), 64)
+            conv = spconv.SubMConv3d(64, 64, 3, bias=False, indice_key='k')
+            out = conv(spconv.SparseConvTensor(feats, indices, list(shape), 1)).features
+            grid = torch.zeros(1, 64, *shape)
+            grid[0, :, coords[:, 0], coords[:, 1], coords[:, 2]] = feats.T
+            dense = F.conv3d(grid, conv.weight.detach().permute(0, 4, 1, 2, 3), padding=1)
+            torch.testing.assert_close(out, dense[0, :, coords[:, 0], coords[:, 1], coords[:, 2]].T,
+                                       rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(threads)

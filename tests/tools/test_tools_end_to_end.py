@@ -1,6 +1,7 @@
 """The README's main job and the data benchmark, run in-process on small synthetic data."""
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -10,16 +11,19 @@ from tools_loader import load_tool
 def test_run_demo_writes_overlay(tmp_path, capsys):
     demo = load_tool('run_demo')
     root, work = str(tmp_path / 'synthetic'), str(tmp_path / 'work')
-    assert demo.main(['--data-root', root, '--work-dir', work, '--frames', '1', '--points', '3000']) == 0
+    assert demo.main(['--data-root', root, '--work-dir', work, '--frames', '1', '--points', '3000',
+                      '--no-train']) == 0
     out = capsys.readouterr().out
     assert 'on the (320, 1024) crop' in out
     img = cv2.imread(os.path.join(work, 'points_on_image.png'))
     assert img.shape == (640, 1024, 3)
     assert (img[:320] != img[320:]).any(axis=2).sum() > 500  # the points were drawn
-    # a second run reuses the generated data and infos
+    # a second run reuses the generated data and infos, trains, tests and prints the mIoU
     mtime = os.path.getmtime(os.path.join(root, 'semantickitti_infos_train.pkl'))
-    assert demo.main(['--data-root', root, '--work-dir', work]) == 0
+    assert demo.main(['--data-root', root, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=2',
+                      'train_cfg.val_interval=2']) == 0
     assert os.path.getmtime(os.path.join(root, 'semantickitti_infos_train.pkl')) == mtime
+    assert re.search(r'synthetic validation sequence 08: mIoU \d\.\d{4}', capsys.readouterr().out)
 
 
 def test_benchmark_data_prints_json(synthetic_root, capsys):

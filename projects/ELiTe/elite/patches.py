@@ -59,6 +59,58 @@ def patch_spconv_cpu_stream() -> None:
         module.get_current_stream = get_current_stream
 
 
+class _SpconvOpsWithSerialScatterAdd:
+    """spconv's ``SpconvOps`` whose CPU ``scatter_add`` runs on one thread (see below); the rest is unchanged."""
+
+    def __init__(self, ops) -> None:
+        self._ops = ops
+
+    def __getattr__(self, name: str):
+        return getattr(self._ops, name)
+
+    def scatter_add_cpu(self, *args):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._ops.scatter_add_cpu(*args)
+        finally:
+            torch.set_num_threads(threads)
+
+
+def patch_spconv_cpu_scatter_add() -> None:
+    """spconv 2.3.8's CPU ``scatter_add`` races when torch runs more than one thread: a 64-channel
+    submanifold convolution on 2 threads gave wrong rows in every one of 30 trials here (forward and
+    backward use it). Running that one kernel on a single thread makes the results exact again.
+    """
+    import spconv.pytorch.ops as ops
+    if not isinstance(ops.SpconvOps, _SpconvOpsWithSerialScatterAdd):
+        ops.SpconvOps = _SpconvOpsWithSerialScatterAdd(ops.SpconvOps)
+
+
+class _TorchWithFullCheckpointLoad:
+    """``torch`` as seen by mmengine's checkpoint module, with ``load`` defaulting to ``weights_only=False``."""
+
+    def __getattr__(self, name: str):
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(*args, **kwargs):
+        kwargs.setdefault('weights_only', False)
+        return torch.load(*args, **kwargs)
+
+
+def patch_mmengine_checkpoint_load() -> None:
+    """torch >= 2.6 loads with ``weights_only=True`` by default, which refuses mmengine 0.10.7's own
+    checkpoints (they hold its ``ConfigDict`` and message-hub state), so resuming and ``load_from`` fail.
+    mmengine's checkpoint loader gets the pre-2.6 behaviour back; as before, load only checkpoints you trust.
+    """
+    import mmengine.runner.checkpoint as checkpoint
+    if not isinstance(checkpoint.torch, _TorchWithFullCheckpointLoad):
+        checkpoint.torch = _TorchWithFullCheckpointLoad()
+
+
 def apply_all() -> None:
     patch_random_flip3d_keeps_correspondence()
     patch_spconv_cpu_stream()
+    patch_spconv_cpu_scatter_add()
+    patch_mmengine_checkpoint_load()

@@ -1,0 +1,49 @@
+# LiDAR-only SemanticKITTI for the student baseline: mmdet3d's dataset and base config, with the
+# augmentation of ELITE.md section 1 (full rotation about z, flips, scale 0.95-1.05, translation
+# N(0, 0.1), point dropout) and a packer that also records the sequence / frame ids (for submissions).
+_base_ = ['mmdet3d::_base_/datasets/semantickitti.py']
+custom_imports = dict(imports=['elite'], allow_failed_imports=False)
+
+data_root = 'data/semantickitti/'
+backend_args = None
+load_points = dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
+                   backend_args=backend_args)
+load_labels = dict(type='LoadAnnotations3D', with_bbox_3d=False, with_label_3d=False, with_seg_3d=True,
+                   seg_3d_dtype='np.int32', seg_offset=2**16, dataset_type='semantickitti',
+                   backend_args=backend_args)
+pack = dict(type='PackPointImageInputs', keys=['points', 'pts_semantic_mask'])
+
+train_pipeline = [
+    load_points,
+    load_labels,
+    dict(type='PointSegClassMapping'),
+    dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5, flip_ratio_bev_vertical=0.5),
+    dict(type='GlobalRotScaleTrans', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
+         translation_std=[0.1, 0.1, 0.1]),
+    dict(type='PointSample', num_points=0.9),
+    pack,
+]
+test_pipeline = [load_points, load_labels, dict(type='PointSegClassMapping'), pack]
+
+# TTA (ELITE.md section 6): rotated / flipped / scaled copies of each scan, softmax averaged by
+# mmdet3d's Seg3DTTAModel. 2 flips x 4 rotations x 2 scales = 16 views.
+tta_pipeline = [
+    load_points,
+    load_labels,
+    dict(type='PointSegClassMapping'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.0, flip_ratio_bev_vertical=v)
+         for v in (0.0, 1.0)],
+        [dict(type='GlobalRotScaleTrans', rot_range=[r, r], scale_ratio_range=[s, s], translation_std=[0, 0, 0])
+         for r in (0.0, 1.5707963, 3.1415926, -1.5707963) for s in (0.95, 1.05)],
+        [pack],
+    ])
+]
+tta_model = dict(type='Seg3DTTAModel')
+
+train_dataloader = dict(batch_size=4, num_workers=4,
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+val_dataloader = test_dataloader
+val_evaluator = dict(type='SemanticKittiMetric')
+test_evaluator = val_evaluator

@@ -1,0 +1,10 @@
+# The LiDAR-only student baseline (Table II row a: 62.6 val mIoU in the paper) on SemanticKITTI.
+_base_ = [
+    './_base_/datasets/semantickitti_lidar.py',
+    './_base_/models/spvcnnlite.py',
+    './_base_/schedules/sgd_cosine_64e.py',
+    'mmdet3d::_base_/default_runtime.py',
+]
+
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='miou',
+                                     rule='greater'))

@@ -1,0 +1,61 @@
+"""Config adjustments shared by tools/train.py and tools/test.py (kept here so tests can reach them)."""
+import os.path as osp
+import pickle
+from typing import List, Optional
+
+import torch
+from mmengine.config import Config
+
+LABEL_TRANSFORMS = ('LoadAnnotations3D', 'PointSegClassMapping')
+
+
+def setup_runner_config(cfg: Config, amp: bool = False) -> Config:
+    """Make a config run on the machine at hand: gloo instead of nccl without a GPU; AMP only with one."""
+    if not torch.cuda.is_available():
+        if amp:
+            raise RuntimeError('--amp needs a GPU (mmengine\'s AmpOptimWrapper does not run on the CPU); '
+                               'drop --amp to train in float32 on the CPU')
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    return cfg
+
+
+def infos_have_labels(data_root: str, ann_file: str) -> bool:
+    """Whether the info file's samples carry ``pts_semantic_mask_path`` (False for the test split)."""
+    path = ann_file if osp.isabs(ann_file) else osp.join(data_root or '', ann_file)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: info file not found; build it with tools/create_data.py semantickitti '
+                                '(or set the dataset\'s data_root / ann_file)')
+    with open(path, 'rb') as f:
+        data_list = pickle.load(f)['data_list']
+    return any('pts_semantic_mask_path' in info for info in data_list)
+
+
+def without_label_loading(pipeline: List[dict]) -> List[dict]:
+    return [t for t in pipeline if t['type'] not in LABEL_TRANSFORMS]
+
+
+def setup_test_config(cfg: Config, tta: bool = False, submit_dir: Optional[str] = None,
+                      show_dir: Optional[str] = None, show_interval: int = 1) -> Config:
+    """Apply tools/test.py's options: TTA model and pipeline, submission metric, headless pictures."""
+    dataset = cfg.test_dataloader.dataset
+    if tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise KeyError(f'{cfg.filename}: --tta needs tta_model and tta_pipeline in the config')
+        dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if not infos_have_labels(dataset.get('data_root'), dataset.ann_file):
+        dataset.pipeline = without_label_loading(dataset.pipeline)
+        if submit_dir is None:
+            raise ValueError(f'{dataset.ann_file} has no labels (test split): there is nothing to score; '
+                             'pass --submit DIR to write the benchmark submission files')
+    if submit_dir is not None:
+        metric = dict(cfg.get('test_evaluator') or {})
+        if metric.get('type') != 'SemanticKittiMetric':
+            metric = dict(type='SemanticKittiMetric')
+        metric['submission_dir'] = submit_dir
+        cfg.test_evaluator = metric
+    if show_dir is not None:
+        cfg.default_hooks.visualization = dict(type='BEVVisualizationHook', out_dir=show_dir,
+                                               interval=show_interval)
+    return cfg

@@ -1,0 +1,212 @@
+"""SemanticKITTI evaluation that also writes benchmark submission files.
+
+mmdet3d's ``SegMetric`` scores labelled scans but cannot handle the test split (sequences 11-21 have no
+labels, so ``eval_ann_info`` is ``{}`` or ``None``) and its ``submission_prefix`` writes ScanNet-style
+text files. :class:`SemanticKittiMetric` writes ``{submission_dir}/sequences/{seq}/predictions/{frame}.label``
+(uint32 raw ids, one per point, in scan order) as the benchmark server expects, and scores whatever
+samples carry labels exactly as ``SegMetric`` does. :func:`score_submission` scores such a folder offline.
+"""
+import os
+import re
+import tempfile
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+from mmdet3d.evaluation import seg_eval
+from mmdet3d.evaluation.metrics import SegMetric
+from mmdet3d.registry import METRICS
+from mmengine.logging import MMLogger, print_log
+
+from ..datasets.kitti_files import count_points, read_label
+from ..datasets.semantickitti_labels import (CLASS_NAMES, IGNORE_INDEX, LABELS_MAP, LEARNING_MAP_INV,
+                                             raw_to_train, train_to_raw)
+
+_LIDAR_PATH = re.compile(r'sequences[/\\](?P<sequence>[^/\\]+)[/\\]velodyne[/\\](?P<frame>[^/\\]+)\.bin$')
+
+
+def prediction_path(submission_dir: str, sequence: str, frame_id: str) -> str:
+    """Where the benchmark expects the predictions of one scan."""
+    return os.path.join(submission_dir, 'sequences', sequence, 'predictions', f'{frame_id}.label')
+
+
+def read_prediction(path: str, num_points: int) -> np.ndarray:
+    """Raw semantic ids (int64) of a submission ``.label`` file, checked to hold one label per point."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: predictions not found. Write them with '
+                                'SemanticKittiMetric(submission_dir=...) in the test evaluator.')
+    raw = np.fromfile(path, dtype=np.uint32)
+    if len(raw) != num_points:
+        raise ValueError(f'{path}: {len(raw)} labels for a scan of {num_points} points. A submission needs one '
+                         'label per scan point in file order; drop point sampling/filtering from the test pipeline.')
+    return (raw & 0xFFFF).astype(np.int64)
+
+
+def _write_atomically(path: str, raw_ids: np.ndarray) -> None:
+    """Write through a temporary file in the same folder, so a killed run never leaves a truncated file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            raw_ids.astype(np.uint32).tofile(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _scan_ids(sample: dict) -> tuple:
+    """(sequence, frame_id) from the sample's metainfo, else parsed from its ``lidar_path``."""
+    sequence, frame_id = sample.get('sequence'), sample.get('frame_id')
+    if sequence is None or frame_id is None:
+        match = _LIDAR_PATH.search(str(sample.get('lidar_path', '')))
+        if match is None:
+            raise ValueError(f'sample {sample.get("sample_idx", "?")} has no sequence/frame_id metainfo and no '
+                             'lidar_path like .../sequences/08/velodyne/000000.bin '
+                             f'(got {sample.get("lidar_path")!r}); '
+                             'pack with elite\'s PackPointImageInputs, which keeps sequence and frame_id.')
+        sequence, frame_id = match['sequence'], match['frame']
+    return str(sequence).zfill(2), str(frame_id).zfill(6)
+
+
+def _numpy(value) -> np.ndarray:
+    return value.cpu().numpy() if hasattr(value, 'cpu') else np.asarray(value)
+
+
+def _check_range(ids: np.ndarray, allowed_max: int, what: str, source: str, fix: str) -> None:
+    """Out-of-range ids would be silently dropped or miscounted by ``seg_eval``'s confusion matrix."""
+    if ids.size and (ids.min() < 0 or ids.max() > allowed_max):
+        bad = np.unique(ids[(ids < 0) | (ids > allowed_max)])
+        raise ValueError(f'{source}: {what} holds ids {bad[:10].tolist()} outside 0..{allowed_max}. {fix}')
+
+
+def _ground_truth(sample: dict) -> Optional[np.ndarray]:
+    """The sample's train-id labels (``eval_ann_info`` first, as ``SegMetric``), or None on the test split."""
+    for field in ('eval_ann_info', 'gt_pts_seg'):
+        mask = (sample.get(field) or {}).get('pts_semantic_mask')
+        if mask is not None:
+            return _numpy(mask)
+    return None
+
+
+@METRICS.register_module()
+class SemanticKittiMetric(SegMetric):
+    """``SegMetric`` on labelled scans plus SemanticKITTI submission files for every scan.
+
+    Args:
+        submission_dir: if set, every scan's predictions are written under
+            ``{submission_dir}/sequences/{seq}/predictions/{frame}.label``; required for unlabelled scans.
+        learning_map_inv: train id -> raw id for the written files; defaults to the official inverse
+            (``LEARNING_MAP_INV``; it cannot be derived from ``labels_map``, which is many-to-one).
+        **kwargs: ``SegMetric``'s ``collect_device``, ``prefix``, ``pklfile_prefix``. Its
+            ``submission_prefix`` (ScanNet text files) is refused in favour of ``submission_dir``.
+
+    Each processed scan adds exactly one entry to ``self.results`` (labelled or not), so mmengine's
+    ``collect_results`` trims the distributed padding correctly; labels and predictions are kept in the
+    smallest integer type that holds them, since a full SemanticKITTI val run keeps every scan.
+    """
+
+    def __init__(self, submission_dir: Optional[str] = None, learning_map_inv: Optional[Mapping[int, int]] = None,
+                 **kwargs) -> None:
+        if kwargs.get('submission_prefix'):
+            raise ValueError('SemanticKittiMetric: submission_prefix writes ScanNet-style text files; '
+                             'use submission_dir for SemanticKITTI .label files.')
+        super().__init__(**kwargs)
+        self.submission_dir = submission_dir
+        self.learning_map_inv = dict(LEARNING_MAP_INV if learning_map_inv is None else learning_map_inv)
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Check each scan, write its predictions (if ``submission_dir``) and keep labelled scans for scoring."""
+        for sample in data_samples:
+            sequence, frame_id = _scan_ids(sample)
+            source = f'sequence {sequence} frame {frame_id}'
+            pred = _numpy(sample['pred_pts_seg']['pts_semantic_mask']).astype(np.int64, copy=False).ravel()
+            lidar_path = sample.get('lidar_path')
+            num_points = count_points(lidar_path) if lidar_path and os.path.isfile(lidar_path) else len(pred)
+            if num_points != len(pred):
+                raise ValueError(f'{lidar_path}: {len(pred)} predictions for a scan of {num_points} points. '
+                                 'Predict every scan point in file order: drop point sampling/filtering from the '
+                                 'test pipeline.')
+            gt = _ground_truth(sample)
+            if gt is None and self.submission_dir is None:
+                raise ValueError(f'{source} has no labels (test split?) and SemanticKittiMetric has no '
+                                 'submission_dir: set submission_dir to write its predictions.')
+            scored = (None, None) if gt is None else self._checked_for_scoring(gt.ravel(), pred, source)
+            written = None
+            if self.submission_dir is not None:
+                written = prediction_path(self.submission_dir, sequence, frame_id)
+                _write_atomically(written, self._raw_ids(pred, source))
+            self.results.append((*scored, written))  # one entry per scan, labelled or not
+
+    def _raw_ids(self, pred: np.ndarray, source: str) -> np.ndarray:
+        try:
+            return train_to_raw(pred, self.learning_map_inv, source)
+        except ValueError as err:
+            raise ValueError(f'{err}. Every point needs one of the {len(self.learning_map_inv)} classes; '
+                             f'{IGNORE_INDEX} is the ignore index (unlabelled), which the benchmark does not '
+                             'accept: take the argmax over the class logits only.') from None
+
+    def _checked_for_scoring(self, gt: np.ndarray, pred: np.ndarray, source: str) -> tuple:
+        """(gt, pred) in a compact dtype, after the checks ``seg_eval`` itself does not make."""
+        meta = self.dataset_meta or {}
+        if 'label2cat' not in meta or 'ignore_index' not in meta:
+            raise KeyError('SemanticKittiMetric.dataset_meta needs label2cat and ignore_index; mmengine\'s '
+                           'Evaluator sets them from the dataset\'s metainfo (set evaluator.dataset_meta).')
+        num_classes, ignore_index = len(meta['label2cat']), meta['ignore_index']
+        if len(gt) != len(pred):
+            raise ValueError(f'{source}: {len(pred)} predictions for {len(gt)} labels; predict every point.')
+        _check_range(gt, max(num_classes - 1, ignore_index), 'ground truth', source,
+                     'Map raw ids to train ids with PointSegClassMapping in the test pipeline.')
+        _check_range(pred, num_classes - 1, 'prediction', source,
+                     f'{ignore_index} is the ignore index; predict one of the {num_classes} classes.')
+        dtype = np.min_scalar_type(max(num_classes, ignore_index))
+        return gt.astype(dtype), pred.astype(dtype)
+
+    def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
+        """``SegMetric``'s result (per-class IoU table, mIoU) over labelled scans, else the submission count."""
+        logger = MMLogger.get_current_instance()
+        written = sorted({path for _, _, path in results if path is not None})
+        if written:
+            print_log(f'SemanticKITTI predictions of {len(written)} scans written under '
+                      f'{os.path.join(self.submission_dir, "sequences")}', logger=logger)
+        labelled = [(dict(pts_semantic_mask=gt), dict(pts_semantic_mask=pred))
+                    for gt, pred, _ in results if gt is not None]
+        if labelled:
+            return super().compute_metrics(labelled)
+        return dict(submission_files=len(written))
+
+
+def score_submission(submission_dir: str, data_root: str,
+                     label2cat: Optional[Mapping[int, str]] = None,
+                     labels_map: Mapping[int, int] = LABELS_MAP,
+                     ignore_index: int = IGNORE_INDEX, logger=None) -> Dict[str, float]:
+    """Score a submission folder against ``{data_root}/sequences/*/labels`` with mmdet3d's ``seg_eval``.
+
+    Both sides go raw id -> train id through ``labels_map``; sequences without a ``labels`` folder (the
+    test split) are skipped. Returns the same dict as :class:`SemanticKittiMetric` on the same scans.
+    """
+    label2cat = dict(enumerate(CLASS_NAMES)) if label2cat is None else label2cat
+    seq_root = os.path.join(submission_dir, 'sequences')
+    if not os.path.isdir(seq_root):
+        raise FileNotFoundError(f'{seq_root}: not found; pass the submission_dir given to SemanticKittiMetric.')
+    gts, preds = [], []
+    for sequence in sorted(os.listdir(seq_root)):
+        labels_dir = os.path.join(data_root, 'sequences', sequence, 'labels')
+        if not os.path.isdir(labels_dir):
+            print_log(f'sequence {sequence}: no {labels_dir}, not scored', logger=logger)
+            continue
+        pred_dir = os.path.join(seq_root, sequence, 'predictions')
+        for name in sorted(f for f in os.listdir(pred_dir) if f.endswith('.label')):
+            frame_id = name[:-len('.label')]
+            num_points = count_points(os.path.join(data_root, 'sequences', sequence, 'velodyne', frame_id + '.bin'))
+            gt_path = os.path.join(labels_dir, name)
+            pred_path = os.path.join(pred_dir, name)
+            gts.append(raw_to_train(read_label(gt_path, num_points)[0], labels_map, gt_path))
+            pred = raw_to_train(read_prediction(pred_path, num_points), labels_map, pred_path)
+            if (pred == ignore_index).any():
+                raise ValueError(f'{pred_path}: predicts raw ids that map to the ignore index {ignore_index}; '
+                                 'a submission must give every point one of the classes.')
+            preds.append(pred)
+    if not gts:
+        raise ValueError(f'{submission_dir}: no predictions for a labelled sequence of {data_root}; nothing to score. '
+                         'Check both folders (the test split 11-21 has no labels).')
+    return seg_eval(gts, preds, label2cat, ignore_index, logger=logger)

@@ -1,0 +1,62 @@
+"""Test a checkpoint, as mmdet3d's tools/test.py does, plus SemanticKITTI submissions.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--tta] [--submit DIR] [--show-dir DIR]
+                         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+--submit DIR writes DIR/sequences/XX/predictions/NNNNNN.label (raw SemanticKITTI ids) for the tested
+split; on a labelled split the per-class IoU and mIoU are printed as well. For the unlabelled test split use
+e.g. --cfg-options test_dataloader.dataset.ann_file=semantickitti_infos_test.pkl: label loading is
+dropped from the pipeline automatically when the infos have no labels.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from elite.engine.runner_setup import setup_runner_config, setup_test_config
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--tta', action='store_true', help='test time augmentation (tta_model / tta_pipeline)')
+    parser.add_argument('--submit', metavar='DIR', help='write SemanticKITTI submission files under DIR')
+    parser.add_argument('--show-dir', help='write PNG pictures (bird\'s-eye view, prediction vs ground truth) here')
+    parser.add_argument('--show-interval', type=int, default=1, help='picture every N-th sample')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg = setup_test_config(cfg, tta=args.tta, submit_dir=args.submit, show_dir=args.show_dir,
+                            show_interval=args.show_interval)
+    return setup_runner_config(cfg)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    runner = Runner.from_cfg(build_config(args))
+    runner.test()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
