@@ -28,7 +28,7 @@ def synthetic_root(tmp_path_factory) -> str:
     return root
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope='session', autouse=True)
 def mmdet3d_scope():
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')

@@ -3,10 +3,22 @@
     python tools/benchmark.py data CONFIG [--data-root DIR] [--samples N]
         time per sample of CONFIG's training data pipeline on full-size synthetic frames, one core
         (target: under 100 ms).
+    python tools/benchmark.py params CONFIG
+        {"inference": N, "trainable": N, "frozen": N, "components": {"student": N, ...}} (random weights).
+    python tools/benchmark.py latency CONFIG [--compare minkunet_w32|none] [--scans N] [--repeats N]
+        student inference latency (preprocessing + forward, batch 1) on full-size synthetic scans, median
+        after warm-up, beside mmdet3d's MinkUNet W32 on the same spconv backend and scans
+        (target: speedup of at least 4 on the CPU).
+    python tools/benchmark.py teacher CONFIG [--repeats N] [--no-step-split]
+        {"cut_ms", "full_ms", "speedup", "cut_peak_mb", "full_peak_mb", ...}: the teacher's forward + backward
+        with token cut vs without on a 1024 x 320 crop (target speedup: at least 6), and "train_step": one
+        distillation training step split into student / teacher / decoders forward and the backward.
 """
 import argparse
 import json
 import sys
+
+import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 
 
 def main(argv=None) -> int:
@@ -17,11 +29,37 @@ def main(argv=None) -> int:
     data.add_argument('--data-root', help='dataset root with infos (default: full-size synthetic frames, '
                                           'generated once under data/benchmark_kitti)')
     data.add_argument('--samples', type=int, default=20)
+    params = sub.add_parser('params', help='count parameters')
+    params.add_argument('config')
+    latency = sub.add_parser('latency', help='time student inference')
+    latency.add_argument('config')
+    latency.add_argument('--compare', default='minkunet_w32', help="comparison model, or 'none'")
+    latency.add_argument('--scans', type=int, default=4)
+    latency.add_argument('--repeats', type=int, default=10)
+    latency.add_argument('--data-root', default='data/benchmark_kitti',
+                         help='dataset root with infos (default: full-size synthetic frames, generated once)')
+    teacher = sub.add_parser('teacher', help='time the teacher with and without token cut')
+    teacher.add_argument('config')
+    teacher.add_argument('--repeats', type=int, default=2)
+    teacher.add_argument('--no-step-split', action='store_true', help='skip the training-step split')
+    teacher.add_argument('--data-root', default='data/benchmark_kitti')
     args = parser.parse_args(argv)
 
     if args.command == 'data':
         from elite.benchmark.data_pipeline import time_data_pipeline
         result = time_data_pipeline(args.config, args.data_root, args.samples)
+    elif args.command == 'params':
+        from elite.benchmark.model_stats import build_model, parameter_report
+        result = parameter_report(build_model(args.config))
+    elif args.command == 'teacher':
+        from elite.benchmark.teacher import teacher_report, training_step_split
+        result = teacher_report(args.config, repeats=args.repeats)
+        if not args.no_step_split:
+            result['train_step'] = training_step_split(args.config, args.data_root, repeats=args.repeats)
+    else:
+        from elite.benchmark.model_stats import latency_report
+        compare = None if args.compare == 'none' else args.compare
+        result = latency_report(args.config, compare, args.scans, args.repeats, data_root=args.data_root)
     print(json.dumps(result))
     return 0
 

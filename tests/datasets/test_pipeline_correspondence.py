@@ -92,7 +92,7 @@ def test_flips_and_crops_vary_with_the_seed(synthetic_root):
 
 
 def test_test_pipeline_crops_centred_and_deterministically(synthetic_root):
-    dataset = build_dataset(synthetic_root, split='val', pipeline='test_pipeline', test_mode=True)
+    dataset = build_dataset(synthetic_root, split='val', pipeline='camera_test_pipeline', test_mode=True)
     a, b = dataset[0], dataset[0]
     assert a['data_samples'].metainfo['crop_offset'] == (376 - 320, (1241 - 1024) // 2)
     torch.testing.assert_close(a['data_samples'].img_indices, b['data_samples'].img_indices)
@@ -107,7 +107,7 @@ def test_dataset_loads_every_split(synthetic_root):
         assert sample.gt_pts_seg.pts_semantic_mask.max() <= 19
     # the test split has no labels: a pipeline without LoadAnnotations3D
     test = build_dataset(synthetic_root, lambda t: t['type'] not in ('LoadAnnotations3D', 'PointSegClassMapping'),
-                         split='test', pipeline='test_pipeline', test_mode=True)
+                         split='test', pipeline='camera_test_pipeline', test_mode=True)
     out = test[1]
     assert len(test) == 2 and out['data_samples'].metainfo['sequence'] == '11'
     assert 'pts_semantic_mask' not in out['data_samples'].gt_pts_seg

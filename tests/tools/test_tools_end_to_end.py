@@ -33,3 +33,16 @@ def test_benchmark_data_prints_json(synthetic_root, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result['samples'] == 3 and result['ms_per_sample'] > 0
     assert np.isclose(result['points_per_sample'], 4000 * 0.95, rtol=0.06)
+
+
+def test_benchmark_params_and_latency_print_json(synthetic_root, capsys):
+    benchmark = load_tool('benchmark')
+    config = os.path.join(os.path.dirname(benchmark.__file__), '..', 'configs/spvcnnlite_semantickitti.py')
+    assert benchmark.main(['params', config]) == 0
+    params = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert params['components'] == {'student': 1933331} and params['inference'] == 1933331
+    assert benchmark.main(['latency', config, '--scans', '1', '--repeats', '1', '--data-root', synthetic_root]) == 0
+    latency = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert latency['compare'] == 'minkunet_w32' and latency['student_ms'] > 0 and latency['compare_ms'] > 0
+    assert latency['speedup'] == round(latency['compare_ms'] / latency['student_ms'], 2)
+    assert latency['points_per_scan'] == 4000

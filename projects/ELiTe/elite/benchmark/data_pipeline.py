@@ -1,7 +1,6 @@
 """Time a config's training data pipeline (load, project, crop, augment, pack) on full-size frames."""
 import contextlib
 import os
-import platform
 import time
 from typing import Optional
 
@@ -13,6 +12,7 @@ from mmengine.registry import init_default_scope
 
 from ..datasets.semantickitti_infos import create_semantickitti_infos
 from ..datasets.synthetic import write_dataset
+from .machine import machine_description
 
 
 def ensure_full_size_frames(root: str, frames: int = 4) -> None:
@@ -39,17 +39,6 @@ def one_core():
             os.sched_setaffinity(0, affinity)
         torch.set_num_threads(threads)
         cv2.setNumThreads(cv_threads)
-
-
-def machine_description() -> str:
-    """CPU model and core count, for the README's benchmark table."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return f'{model}, {os.cpu_count()} cores'
 
 
 def time_data_pipeline(config: str, data_root: Optional[str] = None, samples: int = 20, warmup: int = 3,

@@ -1,7 +1,8 @@
-"""Models: data preprocessor, student backbone, heads and segmentors (registered on import)."""
-from .backbones import SPVCNNLite
+"""Models: data preprocessor, student and teacher backbones, heads, segmentors (registered on import)."""
+from .backbones import SAMViTTeacher, SPVCNNLite
 from .data_preprocessor import PointImageDataPreprocessor
-from .decode_heads import SPVCNNLiteHead
-from .segmentors import PointVoxelSegmentor
+from .decode_heads import PatchDecoder, PointDecoder, SPVCNNLiteHead
+from .segmentors import PPMSKD, PointVoxelSegmentor
 
-__all__ = ['PointImageDataPreprocessor', 'SPVCNNLite', 'SPVCNNLiteHead', 'PointVoxelSegmentor']
+__all__ = ['PointImageDataPreprocessor', 'SPVCNNLite', 'SAMViTTeacher', 'SPVCNNLiteHead', 'PatchDecoder',
+           'PointDecoder', 'PointVoxelSegmentor', 'PPMSKD']

@@ -9,6 +9,8 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from torch import Tensor
 
+from .utils import unique_rows
+
 
 def unique_voxels(coors: Tensor) -> tuple:
     """Unique rows of ``coors`` (N, D) int, in lexicographic order.
@@ -17,7 +19,7 @@ def unique_voxels(coors: Tensor) -> tuple:
     falling in each voxel). Works on any device, unlike mmdet3d's numpy ``sparse_quantize``, and gives
     the same voxel order for non-negative coordinates.
     """
-    voxel_coors, point2voxel = torch.unique(coors, dim=0, return_inverse=True)
+    voxel_coors, point2voxel = unique_rows(coors)
     order = torch.arange(len(coors), device=coors.device)
     first_point = torch.full((len(voxel_coors),), len(coors), dtype=torch.long, device=coors.device)
     first_point.scatter_reduce_(0, point2voxel, order, reduce='amin')

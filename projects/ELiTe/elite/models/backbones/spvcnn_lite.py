@@ -17,7 +17,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..sparse import SparseBackend, get_sparse_backend
-from ..utils import scatter_mean
+from ..utils import scatter_mean, unique_rows
 
 
 class SparseResBlock(nn.Module):
@@ -126,7 +126,7 @@ class SPVCNNLite(BaseModule):
     def quantise(point_coors: Tensor, scale: int) -> Dict[str, Tensor]:
         """Voxels of ``scale`` times the input size: coors (V, 4) and the point -> voxel map (N,)."""
         coors = torch.cat([point_coors[:, :1], torch.div(point_coors[:, 1:], scale, rounding_mode='floor')], 1)
-        coors, point2voxel = torch.unique(coors, dim=0, return_inverse=True)
+        coors, point2voxel = unique_rows(coors)
         return dict(coors=coors, point2voxel=point2voxel, scale=scale)
 
     def forward(self, voxel_dict: Dict) -> List[Tensor]:

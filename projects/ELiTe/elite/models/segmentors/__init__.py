@@ -1,4 +1,5 @@
-"""Segmentors: the student alone (the baseline)."""
+"""Segmentors: the student alone (the baseline) and the PPMSKD distiller."""
 from .point_segmentor import PointVoxelSegmentor
+from .ppmskd import PPMSKD
 
-__all__ = ['PointVoxelSegmentor']
+__all__ = ['PointVoxelSegmentor', 'PPMSKD']

@@ -1,0 +1,341 @@
+"""SAMViTTeacher: SAM's ViT image encoder as ELiTe's image teacher, tuned with PEFT (ELITE.md section 3).
+
+The encoder is segment-anything's own ``ImageEncoderViT``, built exactly as ``build_sam.py`` builds it; this
+module only wraps it:
+
+- the neck is dropped (ELiTe reads the block outputs), unless ``use_neck`` keeps it for the neck ablation;
+- each block's fused ``attn.qkv`` becomes a :class:`SplitQKV` (three Linear layers, same output), so that
+  q, k and v are adapted separately, as in the paper's code; SAM's ``Attention`` runs unchanged;
+- weights load strictly from an official SAM checkpoint (or an encoder-only state dict);
+- everything is frozen except the tuning parameters of ``tuning`` (Table II: fixed, pe_ln, lora, adalora);
+- "discard padding patches" (token cut): only the tokens covering the real crop enter the blocks.
+
+The forward returns the token map after each global-attention block: 4 stages of (B, C, h_tok, w_tok).
+"""
+import os
+from functools import partial
+from types import MappingProxyType
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModule
+from peft import AdaLoraConfig, AdaLoraModel, LoraConfig, LoraModel
+from segment_anything.modeling import ImageEncoderViT
+from torch import Tensor, nn
+
+# Architectures of build_sam.py, plus a small one with the same token grid for tests and CPU demos.
+SAM_VARIANTS: Mapping[str, Mapping] = MappingProxyType({
+    'vit_b': dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
+    'vit_l': dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
+    'vit_h': dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
+    'vit_tiny': dict(embed_dim=64, depth=8, num_heads=2, global_attn_indexes=(1, 3, 5, 7)),
+})
+SAM_CHECKPOINTS: Mapping[str, str] = MappingProxyType({
+    'vit_b': 'sam_vit_b_01ec64.pth', 'vit_l': 'sam_vit_l_0b3195.pth', 'vit_h': 'sam_vit_h_4b8939.pth',
+    'vit_tiny': 'a SAM-format vit_tiny checkpoint (no official one exists)'})
+SAM_IMG_SIZE = 1024
+SAM_PATCH_SIZE = 16
+SAM_NECK_CHANNELS = 256
+
+TUNING_MODES = ('fixed', 'pe_ln', 'lora', 'adalora')
+# Every block's q, k, v (split from the fused qkv), attention output projection and both MLP layers.
+PEFT_TARGET_MODULES = ['q', 'k', 'v', 'proj', 'lin1', 'lin2']
+# The patch embedding is a Conv2d also named `proj`: peft would adapt it too.
+PEFT_EXCLUDE_MODULES = ['patch_embed.proj']
+PEFT_ADAPTER = 'default'
+# ELITE.md section 3; the t*_ratio entries are fractions of T, the total number of training iterations.
+ADALORA_DEFAULTS: Mapping[str, float] = MappingProxyType(dict(
+    init_r=12, target_r=8, beta1=0.85, beta2=0.85, lora_alpha=1, orth_reg_weight=0.1,
+    tinit_ratio=1 / 6, tfinal_ratio=1 / 2, delta_t_ratio=1 / 300))
+SAM_CHECKPOINT_IGNORED_PREFIXES = ('prompt_encoder.', 'mask_decoder.')
+
+
+class SplitQKV(nn.Module):
+    """SAM's fused ``qkv`` Linear(dim, 3 * dim) as three Linear(dim, dim) named q, k, v.
+
+    The output is their concatenation in SAM's order (q, k, v), so ``Attention.forward`` is unchanged while
+    peft can adapt q, k and v separately.
+    """
+
+    def __init__(self, dim: int, bias: bool = True) -> None:
+        super().__init__()
+        self.q = nn.Linear(dim, dim, bias=bias)
+        self.k = nn.Linear(dim, dim, bias=bias)
+        self.v = nn.Linear(dim, dim, bias=bias)
+
+    @classmethod
+    def from_fused(cls, qkv: nn.Linear) -> 'SplitQKV':
+        """Copies the rows of a fused Linear(dim, 3 * dim) into q, k, v (SAM stacks them in that order)."""
+        split = cls(qkv.in_features, bias=qkv.bias is not None)
+        with torch.no_grad():
+            for name, weight in zip('qkv', qkv.weight.chunk(3, dim=0)):
+                getattr(split, name).weight.copy_(weight)
+            if qkv.bias is not None:
+                for name, bias in zip('qkv', qkv.bias.chunk(3, dim=0)):
+                    getattr(split, name).bias.copy_(bias)
+        return split
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., dim) -> (..., 3 * dim)."""
+        return torch.cat([self.q(x), self.k(x), self.v(x)], dim=-1)
+
+
+def build_sam_image_encoder(variant: str) -> ImageEncoderViT:
+    """SAM's image encoder with the arguments of segment_anything/build_sam.py (random weights)."""
+    if variant not in SAM_VARIANTS:
+        raise ValueError(f'SAMViTTeacher: unknown variant {variant!r}; choose one of {sorted(SAM_VARIANTS)}')
+    return ImageEncoderViT(
+        img_size=SAM_IMG_SIZE, patch_size=SAM_PATCH_SIZE, mlp_ratio=4, out_chans=SAM_NECK_CHANNELS,
+        qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True, window_size=14,
+        **SAM_VARIANTS[variant])
+
+
+def _key_list(keys: List[str], limit: int = 8) -> str:
+    shown = ', '.join(keys[:limit])
+    return shown + (f', ... ({len(keys) - limit} more)' if len(keys) > limit else '')
+
+
+def read_sam_encoder_state_dict(path: str, variant: str) -> Tuple[Dict[str, Tensor], str, List[str]]:
+    """Reads a SAM checkpoint (keys ``image_encoder.*``, prompt encoder and mask decoder ignored) or an
+    encoder-only state dict. Returns the encoder's state dict without prefix, the prefix the checkpoint uses
+    ('image_encoder.' or ''), and its keys that belong to no SAM part."""
+    expected = f'the official SAM checkpoint {SAM_CHECKPOINTS[variant]} or an encoder-only state dict'
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f'SAMViTTeacher: checkpoint {path!r} does not exist; set `checkpoint` to {expected} '
+            '(https://github.com/facebookresearch/segment-anything#model-checkpoints), or to None for random weights')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # torch raises several types for truncated/corrupted/non-tensor files
+        raise RuntimeError(
+            f'SAMViTTeacher: cannot read {path!r} as a weights-only PyTorch state dict ({type(err).__name__}: '
+            f'{err}); the file may be truncated or corrupted: download {expected} again') from err
+    if not isinstance(state, Mapping) or not all(
+            isinstance(key, str) and isinstance(value, Tensor) for key, value in state.items()):
+        raise TypeError(f'SAMViTTeacher: {path!r} holds a {type(state).__name__}, not a state dict of tensors; '
+                        f'expected {expected}')
+    prefix = 'image_encoder.'
+    if not any(key.startswith(prefix) for key in state):
+        return dict(state), '', []
+    encoder_state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    foreign = sorted(key for key in state if not key.startswith((prefix,) + SAM_CHECKPOINT_IGNORED_PREFIXES))
+    return encoder_state, prefix, foreign
+
+
+def load_sam_encoder(encoder: ImageEncoderViT, path: str, variant: str) -> None:
+    """Strictly loads ``path`` into a fused-qkv ``encoder`` (neck keys are ignored when it has no neck).
+
+    Any missing, unexpected or mis-shaped key raises a ValueError that names the keys: a silent partial load
+    would leave random weights in the teacher (ELITE.md section 3).
+    """
+    encoder_state, prefix, unexpected = read_sam_encoder_state_dict(path, variant)
+    model_state = encoder.state_dict()
+    if not any(key.startswith('neck.') for key in model_state):
+        encoder_state = {key: value for key, value in encoder_state.items() if not key.startswith('neck.')}
+    # Keys are reported as the checkpoint spells them.
+    missing = [prefix + key for key in sorted(set(model_state) - set(encoder_state))]
+    unexpected += [prefix + key for key in sorted(set(encoder_state) - set(model_state))]
+    mismatched = [f'{prefix}{key}: checkpoint {tuple(value.shape)} vs model {tuple(model_state[key].shape)}'
+                  for key, value in sorted(encoder_state.items())
+                  if key in model_state and value.shape != model_state[key].shape]
+    if missing or unexpected or mismatched:
+        problems = [f'{label} ({len(keys)}): {_key_list(keys)}' for label, keys in (
+            ('missing keys', missing), ('unexpected keys', unexpected), ('shape mismatches', mismatched)) if keys]
+        hint = ''
+        embed = encoder_state.get('patch_embed.proj.weight')
+        if embed is not None and embed.shape != model_state['patch_embed.proj.weight'].shape:
+            guess = [name for name, arch in SAM_VARIANTS.items() if arch['embed_dim'] == embed.shape[0]]
+            hint = (f' (its {prefix}patch_embed.proj.weight is {tuple(embed.shape)}, the model expects '
+                    f'{tuple(model_state["patch_embed.proj.weight"].shape)}'
+                    + (f': it looks like {guess[0]})' if guess else ')'))
+        raise ValueError(
+            f'SAMViTTeacher: {path!r} is not a SAM {variant} image encoder checkpoint{hint}: '
+            + '; '.join(problems) + f'. Expected {SAM_CHECKPOINTS[variant]} (keys image_encoder.*) or an '
+            f'encoder-only state dict of the same variant; check `variant` and `checkpoint`.')
+    encoder.load_state_dict(encoder_state, strict=True)
+
+
+@MODELS.register_module()
+class SAMViTTeacher(BaseModule):
+    """SAM ViT image encoder, frozen except its PEFT parameters, returning the 4 global-attention stages.
+
+    Args:
+        variant: 'vit_b' (the paper's), 'vit_l', 'vit_h', or 'vit_tiny' (embed 64, depth 8, 2 heads, global
+            attention at blocks 1, 3, 5, 7; same 64 x 64 token grid) for tests and CPU demos.
+        checkpoint: official SAM checkpoint or encoder-only state dict, loaded strictly; None keeps random
+            weights.
+        tuning: 'fixed' (nothing trainable), 'pe_ln' (patch embedding projection and the blocks' LayerNorms;
+            the absolute ``pos_embed`` is not part of the patch embedding and stays frozen), 'lora' or
+            'adalora' (peft, on every block's q, k, v, proj, lin1, lin2).
+        lora_rank: rank of the 'lora' mode.
+        lora_alpha: alpha of the 'lora' mode; 1 gives it the same initial scaling (alpha / rank) as AdaLoRA.
+        adalora: overrides of ``ADALORA_DEFAULTS`` for the 'adalora' mode (ELITE.md section 3).
+        token_cut: run the blocks on the tokens of the real crop only (Table II, "memory optimisation").
+        use_neck: keep SAM's neck (frozen, loaded from the checkpoint) and apply it to every stage, giving
+            256 channels instead of the embedding width (the patch decoder's neck ablation).
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 variant: str = 'vit_b',
+                 checkpoint: Optional[str] = None,
+                 tuning: str = 'adalora',
+                 lora_rank: int = 12,
+                 lora_alpha: float = 1,
+                 adalora: Mapping[str, float] = ADALORA_DEFAULTS,
+                 token_cut: bool = True,
+                 use_neck: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if tuning not in TUNING_MODES:
+            raise ValueError(f'SAMViTTeacher: unknown tuning {tuning!r}; choose one of {TUNING_MODES}')
+        unknown = sorted(set(adalora) - set(ADALORA_DEFAULTS))
+        if unknown:
+            raise ValueError(f'SAMViTTeacher: unknown adalora keys {unknown}; valid keys: {list(ADALORA_DEFAULTS)}')
+        self.variant = variant
+        self.tuning = tuning
+        self.token_cut = token_cut
+        self.use_neck = use_neck
+        self.adalora_cfg = {**ADALORA_DEFAULTS, **adalora}
+
+        self.encoder = build_sam_image_encoder(variant)
+        self.out_channels = SAM_NECK_CHANNELS if use_neck else SAM_VARIANTS[variant]['embed_dim']
+        if not use_neck:
+            del self.encoder.neck
+        # Load before splitting q, k, v: the checkpoint's fused qkv then loads as is, and the split copies it.
+        if checkpoint is not None:
+            load_sam_encoder(self.encoder, checkpoint, variant)
+        for block in self.encoder.blocks:
+            block.attn.qkv = SplitQKV.from_fused(block.attn.qkv)
+
+        self.encoder.requires_grad_(False)
+        # peft's LoraModel / AdaLoraModel (None for fixed, pe_ln) adapts self.encoder in place and holds the
+        # AdaLoRA config and rank allocator; it is kept out of the module tree so that the parameters are
+        # registered, and saved, once, under `encoder.`.
+        self.__dict__['peft_tuner'] = None
+        self._total_steps: Optional[int] = None
+        if tuning == 'pe_ln':
+            self.encoder.patch_embed.requires_grad_(True)
+            for module in self.encoder.modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.requires_grad_(True)
+        elif tuning == 'lora':
+            config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=0.0, bias='none',
+                                target_modules=PEFT_TARGET_MODULES, exclude_modules=PEFT_EXCLUDE_MODULES)
+            self.__dict__['peft_tuner'] = LoraModel(self.encoder, config, PEFT_ADAPTER)
+        elif tuning == 'adalora':
+            cfg = self.adalora_cfg
+            # peft refuses an AdaLoraConfig without total_step: a placeholder schedule until set_total_steps(T).
+            config = AdaLoraConfig(
+                init_r=int(cfg['init_r']), target_r=int(cfg['target_r']), beta1=cfg['beta1'], beta2=cfg['beta2'],
+                lora_alpha=cfg['lora_alpha'], orth_reg_weight=cfg['orth_reg_weight'], lora_dropout=0.0,
+                total_step=1, tinit=0, tfinal=0, deltaT=1,
+                target_modules=PEFT_TARGET_MODULES, exclude_modules=PEFT_EXCLUDE_MODULES)
+            self.__dict__['peft_tuner'] = AdaLoraModel(self.encoder, config, PEFT_ADAPTER)
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Sets AdaLoRA's schedule from T = ``total_steps`` training iterations (no-op for other modes):
+        tinit = int(T * tinit_ratio), tfinal = int(T * tfinal_ratio), deltaT = max(1, int(T * delta_t_ratio))."""
+        if self.tuning != 'adalora':
+            return
+        if int(total_steps) != total_steps or total_steps < 1:
+            raise ValueError(f'SAMViTTeacher.set_total_steps: T must be a positive integer, got {total_steps!r}')
+        total_steps = int(total_steps)
+        cfg = self.adalora_cfg
+        tinit = int(total_steps * cfg['tinit_ratio'])
+        tfinal = int(total_steps * cfg['tfinal_ratio'])
+        # peft checks this only when the config is built; the schedule needs at least one rank-reduction step.
+        if tinit >= total_steps - tfinal:
+            raise ValueError(
+                f'SAMViTTeacher.set_total_steps: T={total_steps} leaves no rank-reduction phase (tinit={tinit} must '
+                f'be < T - tfinal = {total_steps - tfinal}); lower adalora tinit_ratio/tfinal_ratio or train longer')
+        # The rank allocator holds this same config object, so it sees the new schedule.
+        config = self.peft_tuner.peft_config[PEFT_ADAPTER]
+        config.total_step = total_steps
+        config.tinit = tinit
+        config.tfinal = tfinal
+        config.deltaT = max(1, int(total_steps * cfg['delta_t_ratio']))
+        self._total_steps = total_steps
+
+    def update_and_allocate(self, global_step: int) -> None:
+        """AdaLoRA's importance update and rank (budget) allocation; no-op for other modes.
+
+        Call once per training iteration after ``loss.backward()`` and before the gradients are zeroed: the
+        importance scores read the LoRA gradients.
+        """
+        if self.tuning != 'adalora':
+            return
+        if self._total_steps is None:
+            raise RuntimeError('SAMViTTeacher.update_and_allocate: call set_total_steps(T) with the number of '
+                               'training iterations first; AdaLoRA budget schedule depends on it')
+        tuner = self.peft_tuner
+        config = tuner.peft_config[PEFT_ADAPTER]
+        if global_step < config.total_step - config.tfinal:
+            no_grad = [name for name, param in self.encoder.named_parameters()
+                       if 'lora_' in name and param.grad is None]
+            if no_grad:
+                raise RuntimeError(
+                    f'SAMViTTeacher.update_and_allocate: {len(no_grad)} AdaLoRA parameters have no gradient '
+                    f'(e.g. {no_grad[0]}); call it after loss.backward() and before optimizer.zero_grad()')
+        tuner.update_and_allocate(global_step)
+
+    def orthogonal_regularisation(self) -> Tensor:
+        """AdaLoRA's orthogonal regulariser times ``orth_reg_weight`` (a zero scalar for other modes).
+
+        Same formula as ``AdaLoraModel.forward``, which adds it only to outputs that carry a ``loss``:
+        mean over every lora_A (r x in) and lora_B (out x r) of ||P P^T - I||_F (A) or ||P^T P - I||_F (B).
+        """
+        if self.tuning != 'adalora':
+            return self.encoder.pos_embed.new_zeros(())
+        norms = []
+        for name, param in self.encoder.named_parameters():
+            if ('lora_A' in name or 'lora_B' in name) and PEFT_ADAPTER in name:
+                cov = param @ param.T if 'lora_A' in name else param.T @ param
+                identity = torch.eye(*cov.shape, dtype=cov.dtype, device=cov.device)
+                norms.append(torch.norm(cov - identity, p='fro'))
+        return self.peft_tuner.peft_config[PEFT_ADAPTER].orth_reg_weight * torch.stack(norms).mean()
+
+    def token_grid(self, img_shape: Tuple[int, int]) -> Tuple[int, int]:
+        """Token rows and columns that cover a real crop of (h, w) pixels: (ceil(h / 16), ceil(w / 16))."""
+        h, w = (int(size) for size in img_shape)
+        if not (0 < h <= SAM_IMG_SIZE and 0 < w <= SAM_IMG_SIZE):
+            raise ValueError(f'SAMViTTeacher: img_shape {tuple(img_shape)} must lie within the '
+                             f'{SAM_IMG_SIZE} x {SAM_IMG_SIZE} encoder input; resize or crop the image first')
+        return -(-h // SAM_PATCH_SIZE), -(-w // SAM_PATCH_SIZE)
+
+    def forward(self, imgs: Tensor, img_shape: Tuple[int, int]) -> List[Tensor]:
+        """Token maps after each global-attention block.
+
+        Args:
+            imgs: (B, 3, 1024, 1024) images normalised with SAM's statistics, padded bottom/right.
+            img_shape: (h, w) of the real crop in pixels, e.g. (320, 1024); the largest in the batch.
+
+        Returns:
+            4 tensors (B, C, ceil(h / 16), ceil(w / 16)), C = the embedding width (768 for vit_b) or 256 with
+            ``use_neck``; e.g. (B, 768, 20, 64) for vit_b. Both token-cut modes return these shapes.
+        """
+        if imgs.dim() != 4 or tuple(imgs.shape[1:]) != (3, SAM_IMG_SIZE, SAM_IMG_SIZE):
+            raise ValueError(f'SAMViTTeacher: expected images of shape (B, 3, {SAM_IMG_SIZE}, {SAM_IMG_SIZE}), '
+                             f'got {tuple(imgs.shape)}; pad them bottom/right to the encoder input size')
+        rows, cols = self.token_grid(img_shape)
+        encoder = self.encoder
+        if self.token_cut:
+            # Each token sees only its own 16 x 16 patch and keeps the positional embedding of its place on the
+            # full 64 x 64 grid, so embedding the crop's patches alone equals embedding all and cutting.
+            tokens = encoder.patch_embed(imgs[:, :, :rows * SAM_PATCH_SIZE, :cols * SAM_PATCH_SIZE])
+            tokens = tokens + encoder.pos_embed[:, :rows, :cols]
+        else:
+            tokens = encoder.patch_embed(imgs) + encoder.pos_embed
+        stages = []
+        # SAM's blocks run unchanged on the (cut) grid: window attention pads it to multiples of 14 itself, and
+        # global attention (SAM's get_rel_pos) linearly interpolates its relative-position tables, trained with
+        # 2 * 64 - 1 entries, to 2 * rows - 1 (39 for 20 rows): one row apart on the cut grid then reads the
+        # table about 127 / 39 = 3.3 rows apart. This is SAM's code as the paper ran it, not a crop of the table.
+        for block in encoder.blocks:
+            tokens = block(tokens)
+            if block.window_size == 0:
+                stages.append(tokens[:, :rows, :cols].permute(0, 3, 1, 2))
+        if self.use_neck:
+            stages = [encoder.neck(stage) for stage in stages]
+        return stages

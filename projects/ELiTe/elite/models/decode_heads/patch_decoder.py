@@ -1,0 +1,105 @@
+"""PatchDecoder: teacher token maps -> per-pixel features -> the features at the LiDAR points' pixels.
+
+One decoder per distillation stage (ELITE.md section 4). Variants (Table II):
+
+- ``upscale_interpolate`` (the paper's choice): ConvTranspose 768 -> 192 (k2, s2), LayerNorm2d, GELU,
+  ConvTranspose 192 -> 96 (k2, s2), GELU (tokens x 4), then bilinear interpolation to the crop size;
+- ``maxpool_repeat`` / ``avgpool_repeat``: channels max- / average-pooled in groups (768 -> 96), each token
+  repeated over its 16 x 16 patch;
+- ``neck_repeat``: SAM-neck-like Conv1x1 768 -> 96, LayerNorm2d, Conv3x3, LayerNorm2d, then repeated.
+
+Each decoder ends in its stage's 2D classifier (96 -> 192 -> classes). Only the pixels of projected points
+are sampled (bilinear ``grid_sample``, numerically the same as
+interpolating to full resolution and gathering), so no (B, 96, 320, 1024) map is materialised unless
+dense pseudo-labels ask for it (:meth:`PatchDecoder.dense`).
+"""
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModule
+from segment_anything.modeling.common import LayerNorm2d
+from torch import Tensor, nn
+
+VARIANTS = ('upscale_interpolate', 'maxpool_repeat', 'avgpool_repeat', 'neck_repeat')
+
+
+@MODELS.register_module()
+class PatchDecoder(BaseModule):
+    """Decode one teacher stage.
+
+    Args:
+        in_channels: teacher width (768 for vit_b).
+        channels: pixel feature width (96).
+        num_classes: classes of the stage's 2D classifier.
+        variant: one of ``VARIANTS``.
+        patch_size: pixels per token side (16).
+    """
+
+    def __init__(self, in_channels: int = 768, channels: int = 96, num_classes: int = 19,
+                 variant: str = 'upscale_interpolate', patch_size: int = 16, init_cfg=None) -> None:
+        super().__init__(init_cfg)
+        if variant not in VARIANTS:
+            raise ValueError(f'unknown PatchDecoder variant {variant!r}; choose one of {VARIANTS}')
+        self.variant = variant
+        self.channels = channels
+        self.patch_size = patch_size
+        if variant == 'upscale_interpolate':
+            self.layers = nn.Sequential(
+                nn.ConvTranspose2d(in_channels, in_channels // 4, kernel_size=2, stride=2),
+                LayerNorm2d(in_channels // 4), nn.GELU(),
+                nn.ConvTranspose2d(in_channels // 4, channels, kernel_size=2, stride=2), nn.GELU())
+            self.stride = patch_size // 4  # pixels per decoded cell
+        elif variant == 'neck_repeat':
+            self.layers = nn.Sequential(
+                nn.Conv2d(in_channels, channels, kernel_size=1, bias=False), LayerNorm2d(channels),
+                nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False), LayerNorm2d(channels))
+            self.stride = patch_size
+        else:
+            if in_channels % channels:
+                raise ValueError(f'{variant}: in_channels {in_channels} must be a multiple of channels {channels}')
+            self.layers = None
+            self.stride = patch_size
+        self.classifier = nn.Sequential(nn.Linear(channels, 2 * channels), nn.ReLU(True),
+                                        nn.Linear(2 * channels, num_classes))
+
+    def decode(self, tokens: Tensor) -> Tensor:
+        """(B, C_in, h, w) token map -> (B, channels, h * k, w * k) cells of ``stride`` pixels."""
+        if self.layers is not None:
+            return self.layers(tokens)
+        group = tokens.shape[1] // self.channels
+        grouped = tokens.unflatten(1, (self.channels, group))
+        return grouped.amax(dim=2) if self.variant == 'maxpool_repeat' else grouped.mean(dim=2)
+
+    def sample(self, cells: Tensor, img_indices: List[Tensor], img_hw: Tuple[int, int]) -> Tensor:
+        """Pixel features at (row, col) of each sample's points: list of (M_b, 2) -> (sum M_b, channels).
+
+        ``upscale_interpolate`` samples bilinearly exactly where ``F.interpolate(cells, img_hw, 'bilinear',
+        align_corners=False)`` would put that pixel; the repeat variants take the pixel's cell.
+        """
+        out = []
+        for b, indices in enumerate(img_indices):
+            if self.variant == 'upscale_interpolate':
+                height, width = img_hw
+                grid = torch.stack([(indices[:, 1].to(cells.dtype) + 0.5) / width * 2 - 1,
+                                    (indices[:, 0].to(cells.dtype) + 0.5) / height * 2 - 1], dim=-1)
+                sampled = F.grid_sample(cells[b:b + 1], grid[None, None], mode='bilinear', padding_mode='border',
+                                        align_corners=False)
+                out.append(sampled[0, :, 0].t())
+            else:
+                cell = torch.div(indices, self.stride, rounding_mode='floor')
+                out.append(cells[b, :, cell[:, 0], cell[:, 1]].t())
+        return torch.cat(out) if out else cells.new_zeros((0, self.channels))
+
+    def dense(self, cells: Tensor, img_hw: Tuple[int, int]) -> Tensor:
+        """Full-resolution (B, channels, H, W) pixel features (for dense pseudo-label losses)."""
+        if self.variant == 'upscale_interpolate':
+            return F.interpolate(cells, img_hw, mode='bilinear', align_corners=False)
+        full = cells.repeat_interleave(self.stride, dim=2).repeat_interleave(self.stride, dim=3)
+        return full[:, :, :img_hw[0], :img_hw[1]]
+
+    def forward(self, tokens: Tensor, img_indices: List[Tensor], img_hw: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+        """Point pixels' features (M, channels) and the stage classifier's logits (M, num_classes)."""
+        features = self.sample(self.decode(tokens), img_indices, img_hw)
+        return features, self.classifier(features)

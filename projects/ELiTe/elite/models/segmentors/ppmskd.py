@@ -1,0 +1,140 @@
+"""PPMSKD: patch-to-point multi-stage knowledge distillation from the SAM teacher into the student.
+
+Training (ELITE.md section 4), for each stage i of the student and of the teacher:
+
+- a :class:`PointDecoder` classifies the student's stage features per point: CE + Lovasz on all points;
+- a :class:`PatchDecoder` decodes the teacher's stage tokens at the pixels of the projected points and
+  classifies them: CE + Lovasz on those points' labels, weight 1/4;
+- KL(teacher || student) between the two, on the projected points, with the teacher detached:
+  ``kl_div(log_softmax(student), softmax(teacher))``, weight 0.05 / 4, reduction configurable (the
+  reference code's element-wise ``mean`` by default);
+
+plus the student's own head (CE + 0.1 Lovasz), a fused 2D classifier on the four decoded stages (weight 1)
+and AdaLoRA's orthogonal regulariser (``loss_orth``). Single-stage KD (Table II row b) distils only the
+final heads: the student's classifier from the fused 2D classifier. At inference only the student runs,
+exactly as :class:`PointVoxelSegmentor` (``tools/export_student.py`` writes it alone).
+"""
+import warnings
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from mmdet3d.registry import MODELS
+from mmdet3d.structures.det3d_data_sample import SampleList
+from torch import Tensor, nn
+
+from .point_segmentor import PointVoxelSegmentor
+
+KD_MODES = ('multi_stage', 'single_stage')
+
+
+@MODELS.register_module()
+class PPMSKD(PointVoxelSegmentor):
+    """The ELiTe distiller: student (``backbone`` + ``decode_head``), ``teacher``, decoders and losses.
+
+    Args:
+        teacher: the image backbone config (``SAMViTTeacher``); returns one token map per stage.
+        patch_decoder: config of one :class:`PatchDecoder` (copied per stage).
+        point_decoder: config of one :class:`PointDecoder` (copied per stage).
+        stage_loss: CE and Lovasz configs of the stage and fused heads (``loss_ce``, ``loss_lovasz``).
+        kd_mode: ``'multi_stage'`` (the paper) or ``'single_stage'``.
+        loss_weights: ``point_stage`` (1), ``patch_stage`` (1/4), ``kd`` (0.05/4), ``fused`` (1).
+        kd_reduction: ``F.kl_div`` reduction: ``'mean'`` (element-wise, the reference) or ``'batchmean'``.
+        fused_channels: hidden width of the fused 2D classifier (192).
+    """
+
+    def __init__(self, backbone: Dict, decode_head: Dict, teacher: Dict, patch_decoder: Dict,
+                 point_decoder: Dict, stage_loss: Dict, num_stages: int = 4, kd_mode: str = 'multi_stage',
+                 loss_weights: Optional[Dict[str, float]] = None, kd_reduction: str = 'mean',
+                 fused_channels: int = 192, ignore_index: int = 19, **kwargs) -> None:
+        super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
+        if kd_mode not in KD_MODES:
+            raise ValueError(f'kd_mode must be one of {KD_MODES}, got {kd_mode!r}')
+        self.kd_mode = kd_mode
+        self.kd_reduction = kd_reduction
+        self.ignore_index = ignore_index
+        self.loss_weights = dict(point_stage=1.0, patch_stage=1.0 / num_stages, kd=0.05 / num_stages, fused=1.0)
+        self.loss_weights.update(loss_weights or {})
+        self.teacher = MODELS.build(teacher)
+        self.patch_decoders = nn.ModuleList(MODELS.build(patch_decoder) for _ in range(num_stages))
+        if kd_mode == 'multi_stage':
+            self.point_decoders = nn.ModuleList(MODELS.build(point_decoder) for _ in range(num_stages))
+        num_classes = self.decode_head.num_classes
+        pixel_channels = self.patch_decoders[0].channels
+        self.fused_classifier = nn.Sequential(nn.Linear(num_stages * pixel_channels, fused_channels),
+                                              nn.ReLU(True), nn.Linear(fused_channels, num_classes))
+        self.loss_ce = MODELS.build(stage_loss['loss_ce'])
+        self.loss_lovasz = MODELS.build(stage_loss['loss_lovasz']) if stage_loss.get('loss_lovasz') else None
+
+    # ------------------------------------------------------------------ parameter bookkeeping (benchmark)
+    def student_modules(self) -> List[nn.Module]:
+        return [self.backbone, self.decode_head]
+
+    def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
+        heads = [self.patch_decoders, self.fused_classifier] + (
+            [self.point_decoders] if self.kd_mode == 'multi_stage' else [])
+        teacher = list(self.teacher.parameters())
+        return dict(student=[p for m in self.student_modules() for p in m.parameters()],
+                    teacher_trainable=[p for p in teacher if p.requires_grad],
+                    teacher_frozen=[p for p in teacher if not p.requires_grad],
+                    distill_heads=[p for m in heads for p in m.parameters()])
+
+    def inference_parameters(self) -> List[nn.Parameter]:
+        return [p for m in self.student_modules() for p in m.parameters()]
+
+    # ------------------------------------------------------------------ losses
+    def seg_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """CE + Lovasz of a stage or fused head (reference: ``ce + lovasz``, both weight 1)."""
+        loss = self.loss_ce(logits, labels, ignore_index=self.ignore_index)
+        if self.loss_lovasz is not None and len(labels):
+            loss = loss + self.loss_lovasz(logits, labels, ignore_index=self.ignore_index)
+        return loss
+
+    def kd_loss(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
+        """KL(teacher || student); no gradient reaches the teacher through it."""
+        if len(student_logits) == 0:
+            return student_logits.sum() * 0
+        with warnings.catch_warnings():  # torch warns that 'mean' is not the KL's own mean: chosen on purpose
+            warnings.filterwarnings('ignore', message="reduction: 'mean'")
+            return F.kl_div(F.log_softmax(student_logits, dim=1), F.softmax(teacher_logits.detach(), dim=1),
+                            reduction=self.kd_reduction)
+
+    @staticmethod
+    def correspondence(batch_inputs_dict: Dict, batch_data_samples: SampleList):
+        """Batch-global indices of the points that have a pixel, and each sample's (row, col) pixels."""
+        counts = [len(p) for p in batch_inputs_dict['points']]
+        offsets = torch.tensor([0] + counts[:-1], device=batch_inputs_dict['points'][0].device).cumsum(0)
+        point_index = torch.cat([s.point2img_index + o for s, o in zip(batch_data_samples, offsets)])
+        return point_index, [s.img_indices for s in batch_data_samples]
+
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        stage_features = self.extract_feat(batch_inputs_dict)
+        main_logits = self.decode_head(stage_features)
+        losses = self.decode_head.loss_by_feat(main_logits, batch_data_samples)
+        labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
+        point_index, img_indices = self.correspondence(batch_inputs_dict, batch_data_samples)
+        pixel_labels = labels[point_index]
+
+        img_hw = tuple(batch_data_samples[0].img_shape)
+        tokens = self.teacher(batch_inputs_dict['imgs'], img_hw)
+        w = self.loss_weights
+        pixel_features = []
+        for i, (decoder, stage_tokens) in enumerate(zip(self.patch_decoders, tokens)):
+            features, teacher_logits = decoder(stage_tokens, img_indices, img_hw)
+            pixel_features.append(features)
+            if self.kd_mode != 'multi_stage':
+                continue
+            student_logits = self.point_decoders[i](stage_features[i])
+            losses[f'loss_point_stage{i}'] = w['point_stage'] * self.seg_loss(student_logits, labels)
+            losses[f'loss_patch_stage{i}'] = w['patch_stage'] * self.seg_loss(teacher_logits, pixel_labels)
+            losses[f'loss_kd_stage{i}'] = w['kd'] * self.kd_loss(student_logits[point_index], teacher_logits)
+        fused_logits = self.fused_classifier(torch.cat(pixel_features, dim=1))
+        losses['loss_patch_fused'] = w['fused'] * self.seg_loss(fused_logits, pixel_labels)
+        if self.kd_mode == 'single_stage':
+            losses['loss_kd'] = w['kd'] * self.kd_loss(main_logits[point_index], fused_logits)
+        losses['loss_orth'] = self.teacher.orthogonal_regularisation()
+        return losses
+
+    def student_state_dict(self) -> Dict[str, Tensor]:
+        """The student's weights under the keys of a plain :class:`PointVoxelSegmentor`."""
+        return {k: v for k, v in self.state_dict().items() if k.split('.', 1)[0] in ('backbone', 'decode_head')}

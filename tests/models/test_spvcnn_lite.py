@@ -1,0 +1,91 @@
+"""The student: size, shapes, per-stage outputs, gradients and the 2DPASS feature construction."""
+import os
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample, PointData
+
+from elite.benchmark.model_stats import parameter_report
+from elite.models.backbones.spvcnn_lite import SPVCNNLite, point_features
+from elite.models.sparse import available_backends
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def build(config='configs/spvcnnlite_semantickitti.py', **backbone):
+    cfg = Config.fromfile(os.path.join(REPO, config))
+    cfg.model.backbone.update(backbone)
+    return MODELS.build(cfg.model)
+
+
+def batch(model, sizes=(3000, 2000), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    points = [torch.randn(n, 4, generator=g) * torch.tensor([12., 12., 1., 0.3]) for n in sizes]
+    samples = []
+    for n in sizes:
+        s = Det3DDataSample()
+        s.gt_pts_seg = PointData(pts_semantic_mask=torch.randint(0, 20, (n,), generator=g))
+        samples.append(s)
+    return model.data_preprocessor(dict(inputs=dict(points=points), data_samples=samples), training=True)
+
+
+def test_parameter_count_matches_the_paper():
+    report = parameter_report(build())
+    assert abs(report['inference'] - 1.9e6) / 1.9e6 < 0.03  # Table IV: 1.9 M
+    assert report['inference'] == report['trainable'] == 1933331 and report['frozen'] == 0
+
+
+def test_stage_features_and_logits_cover_every_point():
+    model = build()
+    data = batch(model)
+    stage_features = model.extract_feat(data['inputs'])
+    assert [tuple(f.shape) for f in stage_features] == [(5000, 64)] * 4
+    model.eval()
+    with torch.no_grad():
+        out = model(**batch(model), mode='predict')
+    assert [tuple(s.pts_seg_logits.pts_seg_logits.shape) for s in out] == [(19, 3000), (19, 2000)]
+    assert out[1].pred_pts_seg.pts_semantic_mask.shape == (2000,)
+
+
+def test_every_parameter_gets_a_gradient():
+    model = build()
+    losses = model(**batch(model), mode='loss')
+    assert set(losses) == {'loss_sem_seg', 'loss_lovasz'}
+    sum(losses.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+
+
+def test_coarse_voxels_nest_in_finer_ones():
+    coors = torch.tensor([[0, 5, 7, 1], [0, 4, 6, 0], [1, 5, 7, 1], [0, 15, 0, 3]], dtype=torch.int32)
+    level = SPVCNNLite.quantise(coors, 4)
+    assert level['coors'].tolist() == [[0, 1, 1, 0], [0, 3, 0, 0], [1, 1, 1, 0]]
+    assert level['point2voxel'].tolist() == [0, 0, 2, 1]
+    with pytest.raises(ValueError, match='multiple of the previous'):
+        SPVCNNLite(scales=(2, 3))
+
+
+def test_point_features_are_offsets_to_voxel_mean_and_centre():
+    points = torch.tensor([[0.01, 0.02, 0.03, 0.5], [0.05, 0.06, 0.07, 0.1], [1.0, 1.0, 1.0, 0.0]])
+    coors = torch.tensor([[0, 500, 500, 40], [0, 500, 500, 40], [0, 510, 510, 50]], dtype=torch.int32)
+    point2voxel = torch.tensor([0, 0, 1])
+    feats = point_features(points, coors, point2voxel, 2, torch.tensor([0.1] * 3), torch.tensor([-50., -50., -4.]))
+    torch.testing.assert_close(feats[0, :4], points[0])
+    torch.testing.assert_close(feats[0, 4:7], torch.tensor([-0.02, -0.02, -0.02]))  # mean (0.03, 0.04, 0.05)
+    torch.testing.assert_close(feats[0, 7:], torch.tensor([-0.04, -0.03, -0.02]))  # centre (0.05, 0.05, 0.05)
+    torch.testing.assert_close(feats[2, 4:7], torch.zeros(3))
+
+
+@pytest.mark.skipif(len(available_backends()) < 2,
+                    reason='backend equivalence needs both spconv and torchsparse; torchsparse is not '
+                           'installable here (GPU users build it)')
+def test_spconv_and_torchsparse_agree():
+    spconv_model = build(sparse_backend='spconv').eval()
+    ts_model = build(sparse_backend='torchsparse').eval()
+    ts_model.load_state_dict(spconv_model.state_dict())
+    data = batch(spconv_model)
+    with torch.no_grad():
+        for a, b in zip(spconv_model.extract_feat(data['inputs']), ts_model.extract_feat(data['inputs'])):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
