@@ -3,7 +3,7 @@
 _base_ = ['./elite_semantickitti.py']
 
 data_root = 'data/synthetic_kitti/'
-max_epochs = 20
+max_epochs = 40
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root))
 test_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root))

@@ -1,8 +1,9 @@
 """The main job on the built-in synthetic dataset (README's first command).
 
 Generates ``data/synthetic_kitti/`` (once) and its infos, saves one training sample's LiDAR points projected
-on its cropped camera image (``work_dirs/demo/points_on_image.png``), then trains the demo config, tests
-the final checkpoint on the validation sequence and prints its mIoU.
+on its cropped camera image (``work_dirs/demo/points_on_image.png``), then trains ELiTe's demo config (the
+student distilled from a small random-weight SAM teacher), tests the student on the validation sequence and
+prints its mIoU.
 """
 import argparse
 import os
@@ -71,7 +72,7 @@ def train_and_test(config: str, data_root: str, work_dir: str, cfg_options: dict
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--config', default=os.path.join(REPO, 'configs/spvcnnlite_demo.py'),
+    parser.add_argument('--config', default=os.path.join(REPO, 'configs/elite_demo.py'),
                         help='model config trained and tested on the synthetic data')
     parser.add_argument('--camera-config', default=os.path.join(REPO, 'configs/_base_/datasets/synthetic_kitti_mm.py'),
                         help='camera+LiDAR dataset config whose training sample is drawn')

@@ -89,3 +89,21 @@ def test_spconv_and_torchsparse_agree():
     with torch.no_grad():
         for a, b in zip(spconv_model.extract_feat(data['inputs']), ts_model.extract_feat(data['inputs'])):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_voxel_level_point_branch_equals_2dpass_per_point_computation():
+    """The point branch runs per voxel with point-count weights; 2DPASS runs it per point. Same values."""
+    from elite.models.backbones.spvcnn_lite import PointBranch
+    from elite.models.utils import scatter_mean
+    torch.manual_seed(0)
+    branch = PointBranch(8).eval()
+    point2prev = torch.tensor([0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 4])  # 11 points in 5 voxels
+    prev2next = torch.tensor([0, 0, 1, 1, 1])  # 5 voxels in 2 coarser ones
+    features = torch.randn(5, 8)
+    prev_points = torch.bincount(point2prev).float()
+    with torch.no_grad():
+        ours = branch(features, prev2next, 2, prev_points)
+        context = branch.context(scatter_mean(features, prev2next, 2))[prev2next]
+        fused = torch.cat([branch.layer_in(features), context], dim=1)
+        per_point = scatter_mean(branch.layer_out(fused[point2prev]), prev2next[point2prev], 2)
+    torch.testing.assert_close(ours, per_point)

@@ -18,9 +18,10 @@ from .machine import machine_description
 # Models to compare the student with, from mmdet3d's own configs, on the same sparse backend (spconv) and
 # through PointImageDataPreprocessor's device-agnostic 'minkunet' voxelisation (mmdet3d's calls .cuda()).
 COMPARE_MODELS = {
-    # mmdet3d's stock MinkUNet W32 (configs/_base_/models/minkunet.py: MinkUNet18 blocks, 0.05 m voxels)
-    'minkunet_w32': dict(base='_base_/models/minkunet.py',
-                         backbone=dict(sparseconv_backend='spconv')),
+    # mmdet3d's stock spconv MinkUNet W32 config (MinkUNet34 blocks, 0.05 m voxels)
+    'minkunet_w32': 'minkunet/minkunet34_w32_spconv_8xb2-laser-polar-mix-3x_semantickitti.py',
+    # the lighter MinkUNet18 W32 of mmdet3d's base model config, switched to spconv
+    'minkunet18_w32': '_base_/models/minkunet.py',
 }
 
 
@@ -99,10 +100,9 @@ def time_inference(model: nn.Module, samples: List[dict], repeats: int, warmup: 
 def compare_model(name: str) -> nn.Module:
     if name not in COMPARE_MODELS:
         raise ValueError(f'unknown comparison model {name!r}; choose from {sorted(COMPARE_MODELS)}')
-    spec = COMPARE_MODELS[name]
     import mmdet3d
-    cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet3d.__file__), '.mim', 'configs', spec['base']))
-    cfg.model.backbone.update(spec['backbone'])
+    cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet3d.__file__), '.mim', 'configs', COMPARE_MODELS[name]))
+    cfg.model.backbone.sparseconv_backend = 'spconv'
     cfg.model.data_preprocessor = dict(type='PointImageDataPreprocessor', voxel=True, voxel_type='minkunet',
                                        batch_first=True, voxel_layer=cfg.model.data_preprocessor.voxel_layer)
     init_default_scope('mmdet3d')

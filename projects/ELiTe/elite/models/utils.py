@@ -1,13 +1,22 @@
 """Small tensor helpers shared by the models."""
+from typing import Optional
+
 import torch
 from torch import Tensor
 
 
-def scatter_mean(src: Tensor, index: Tensor, num: int) -> Tensor:
-    """Mean of the rows of ``src`` (N, C) grouped by ``index`` (N,) into ``num`` rows; empty groups are 0."""
-    out = src.new_zeros((num, src.shape[1])).index_add_(0, index, src)
-    count = torch.bincount(index, minlength=num).clamp_(min=1).to(src.dtype)
-    return out / count[:, None]
+def scatter_mean(src: Tensor, index: Tensor, num: int, weight: Optional[Tensor] = None) -> Tensor:
+    """(Weighted) mean of the rows of ``src`` (N, C) grouped by ``index`` (N,) into ``num`` rows.
+
+    With ``weight`` (N,), row i counts ``weight[i]`` times. Empty groups are 0.
+    """
+    if weight is None:
+        out = src.new_zeros((num, src.shape[1])).index_add_(0, index, src)
+        total = torch.bincount(index, minlength=num).to(src.dtype)
+    else:
+        out = src.new_zeros((num, src.shape[1])).index_add_(0, index, src * weight[:, None])
+        total = src.new_zeros(num).index_add_(0, index, weight.to(src.dtype))
+    return out / total.clamp_(min=1e-12)[:, None]
 
 
 def unique_rows(rows: Tensor) -> tuple:

@@ -57,12 +57,16 @@ class PointBranch(nn.Module):
         self.layer_out = nn.Sequential(nn.Linear(2 * channels, channels), nn.LeakyReLU(0.1, True),
                                        nn.Linear(channels, channels))
 
-    def forward(self, features: Tensor, prev2next: Tensor, num_next: int, point2prev: Tensor,
-                point2next: Tensor) -> Tensor:
-        """features: (V_prev, C) -> (V_next, C), using the voxel map prev -> next and the point maps."""
+    def forward(self, features: Tensor, prev2next: Tensor, num_next: int, prev_points: Tensor) -> Tensor:
+        """features: (V_prev, C) -> (V_next, C); ``prev_points`` (V_prev,) counts the points of each voxel.
+
+        2DPASS applies ``layer_out`` to every point and averages the points into the next voxels; all points
+        of a previous voxel carry the same value, so it is computed once per voxel and averaged with the
+        point counts as weights (the same result, with far fewer rows).
+        """
         context = self.context(scatter_mean(features, prev2next, num_next))[prev2next]
         fused = torch.cat([self.layer_in(features), context], dim=1)
-        return scatter_mean(self.layer_out(fused[point2prev]), point2next, num_next)
+        return scatter_mean(self.layer_out(fused), prev2next, num_next, weight=prev_points)
 
 
 class PointVoxelStage(nn.Module):
@@ -72,15 +76,16 @@ class PointVoxelStage(nn.Module):
         self.point_branch = PointBranch(channels)
         self.backend = backend
 
-    def forward(self, x, prev2next: Tensor, num_next: int, point2prev: Tensor, point2next: Tensor):
-        """x: sparse tensor at the previous scale -> (features at the next scale (V_next, C), voxel features)."""
+    def forward(self, x, prev2next: Tensor, num_next: int, prev_points: Tensor):
+        """x: sparse tensor at the previous scale -> (point-branch features at the next scale (V_next, C),
+        the next stage's voxel features (V_next, C)). Averages into the next scale weigh each previous voxel
+        by its number of points, i.e. they are averages over points, as in 2DPASS."""
         v = x
         for block in self.voxel_blocks:
             v = block(v)
         v_features = self.backend.features(v)
-        v_next = scatter_mean(v_features[point2prev], point2next, num_next)
-        p_next = self.point_branch(self.backend.features(x) + v_features, prev2next, num_next, point2prev,
-                                   point2next)
+        v_next = scatter_mean(v_features, prev2next, num_next, weight=prev_points)
+        p_next = self.point_branch(self.backend.features(x) + v_features, prev2next, num_next, prev_points)
         return p_next, p_next + v_next
 
 
@@ -147,7 +152,7 @@ class SPVCNNLite(BaseModule):
             x = self.backend.tensor(voxel_features, prev['coors'], shape, batch_size)
             prev2next = torch.zeros(len(prev['coors']), dtype=torch.long, device=points.device)
             prev2next[prev['point2voxel']] = nxt['point2voxel']
-            point_out, voxel_features = stage(x, prev2next, len(nxt['coors']), prev['point2voxel'],
-                                              nxt['point2voxel'])
+            prev_points = torch.bincount(prev['point2voxel'], minlength=len(prev['coors'])).to(points.dtype)
+            point_out, voxel_features = stage(x, prev2next, len(nxt['coors']), prev_points)
             stage_point_features.append(point_out[nxt['point2voxel']])
         return stage_point_features
