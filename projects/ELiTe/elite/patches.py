@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from mmdet3d.datasets.transforms import RandomFlip3D
 
+from .datasets.transforms.image_label import IMAGE_LABEL
+
 _PATCHED_ATTR = '_elite_patched'
 
 
@@ -13,7 +15,7 @@ def patch_random_flip3d_keeps_correspondence() -> None:
     """mmdet3d 1.4.0 ``RandomFlip3D`` flips ``results['img']`` whenever an image is present, even with
     ``sync_2d=False`` (its 2D parent runs unconditionally), which would break the point-to-pixel
     correspondence. After the patch, ``sync_2d=False`` leaves the image alone (a pure point-cloud flip), and
-    with ``sync_2d=True`` a horizontal image flip also mirrors ``img_indices``.
+    with ``sync_2d=True`` a horizontal image flip also mirrors ``img_indices`` and the image label.
     """
     if getattr(RandomFlip3D.transform, _PATCHED_ATTR, False):
         return
@@ -32,6 +34,8 @@ def patch_random_flip3d_keeps_correspondence() -> None:
             indices = np.array(results['img_indices'], copy=True)
             indices[:, 1] = results['img'].shape[1] - 1 - indices[:, 1]
             results['img_indices'] = indices
+            if IMAGE_LABEL in results:
+                results[IMAGE_LABEL] = np.ascontiguousarray(results[IMAGE_LABEL][:, ::-1])
         return results
 
     setattr(transform, _PATCHED_ATTR, True)

@@ -6,6 +6,8 @@ from .image_flip import FlipImageHorizontal
 from .loading import LoadCameraImage
 from .normalize import NormalizePadImage
 from .projection import ProjectPointsToImage, project_to_image
+from .sam_pseudo_label import SAMPseudoLabel
 
 __all__ = ['LoadCameraImage', 'ProjectPointsToImage', 'project_to_image', 'BottomCropImage',
-           'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs']
+           'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs',
+           'SAMPseudoLabel']

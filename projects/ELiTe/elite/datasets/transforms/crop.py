@@ -5,6 +5,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
+from .image_label import image_keys
+
 
 @TRANSFORMS.register_module()
 class BottomCropImage(BaseTransform):
@@ -12,7 +14,8 @@ class BottomCropImage(BaseTransform):
 
     The crop's top is ``H - height``; its left is random at training (``random_left=True``) and centred
     otherwise. ``img_indices`` are shifted into the crop and the points outside lose their pixel (the points
-    themselves stay). Adds ``crop_offset`` = (top, left).
+    themselves stay). Pixel-aligned label images (``img_seg_label``) are cropped alike. Adds ``crop_offset``
+    = (top, left).
     """
 
     def __init__(self, crop_size: Tuple[int, int] = (1024, 320), random_left: bool = True) -> None:
@@ -28,7 +31,8 @@ class BottomCropImage(BaseTransform):
         top = height - self.crop_h
         left = (np.random.randint(0, width - self.crop_w + 1) if self.random_left
                 else (width - self.crop_w) // 2)
-        results['img'] = np.ascontiguousarray(img[top:, left:left + self.crop_w])
+        for key in image_keys(results):
+            results[key] = np.ascontiguousarray(results[key][top:, left:left + self.crop_w])
         rows = results['img_indices'][:, 0] - top
         cols = results['img_indices'][:, 1] - left
         keep = (rows >= 0) & (cols >= 0) & (cols < self.crop_w)

@@ -6,6 +6,7 @@ import torch
 from mmdet3d.datasets.transforms import Pack3DDetInputs
 from mmdet3d.registry import TRANSFORMS
 
+from .image_label import IMAGE_LABEL
 from .projection import resolve_point2img_index
 
 _MMDET3D_META_KEYS = inspect.signature(Pack3DDetInputs.__init__).parameters['meta_keys'].default
@@ -20,7 +21,8 @@ class PackPointImageInputs(Pack3DDetInputs):
 
     ``inputs`` gets ``points`` (N, C) and ``img`` (3, H, W); the data sample gets ``point2img_index``
     (M,) int64, positions in ``points`` of the points that have a pixel, and ``img_indices`` (M, 2) int64,
-    their (row, col) in ``img``. Without ``ProjectPointsToImage`` in the pipeline it packs like its parent.
+    their (row, col) in ``img``; with ``SAMPseudoLabel`` also ``img_seg_label`` (H, W) int64, the dense
+    image labels aligned with ``img``. Without ``ProjectPointsToImage`` it packs like its parent.
     """
 
     def __init__(self, keys: tuple = ('points', 'img', 'pts_semantic_mask'),
@@ -32,8 +34,10 @@ class PackPointImageInputs(Pack3DDetInputs):
         if has_correspondence:
             resolve_point2img_index(results)
         packed = super().pack_single_results(results)
+        sample = packed['data_samples']
         if has_correspondence:
-            sample = packed['data_samples']
             sample.point2img_index = torch.from_numpy(np.ascontiguousarray(results['point2img_index']))
             sample.img_indices = torch.from_numpy(np.ascontiguousarray(results['img_indices']))
+        if IMAGE_LABEL in results:
+            setattr(sample, IMAGE_LABEL, torch.from_numpy(np.ascontiguousarray(results[IMAGE_LABEL])).long())
         return packed

@@ -3,10 +3,12 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
+from .image_label import image_keys
+
 
 @TRANSFORMS.register_module()
 class FlipImageHorizontal(BaseTransform):
-    """With probability ``prob``, mirror the image and set ``col = W - 1 - col`` in ``img_indices``.
+    """With probability ``prob``, mirror the image (and ``img_seg_label``), set ``col = W - 1 - col``.
 
     Records ``img_flip`` (bool). Uses its own key rather than mmcv's ``flip`` so that mmdet3d's
     ``RandomFlip3D`` does not read it as a request to flip again.
@@ -19,7 +21,8 @@ class FlipImageHorizontal(BaseTransform):
         flip = bool(np.random.rand() < self.prob)
         if flip:
             width = results['img'].shape[1]
-            results['img'] = np.ascontiguousarray(results['img'][:, ::-1])
+            for key in image_keys(results):
+                results[key] = np.ascontiguousarray(results[key][:, ::-1])
             indices = results['img_indices'].copy()
             indices[:, 1] = width - 1 - indices[:, 1]
             results['img_indices'] = indices

@@ -5,6 +5,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
+from .image_label import IMAGE_LABEL
+
 SAM_MEAN = (123.675, 116.28, 103.53)  # segment-anything's pixel_mean on 0-255 RGB
 SAM_STD = (58.395, 57.12, 57.375)
 
@@ -15,15 +17,18 @@ class NormalizePadImage(BaseTransform):
 
     Pads to ``pad_shape`` (H, W) when given (SAM's encoder takes 1024 x 1024), otherwise to the next
     multiple of ``size_divisor``. Padding never moves a pixel, so ``img_indices`` stay valid; ``img_shape``
-    keeps the real size and ``pad_shape`` records the padded one.
+    keeps the real size and ``pad_shape`` records the padded one. ``img_seg_label`` is padded with
+    ``label_pad_value`` (the ignore index).
     """
 
     def __init__(self, mean: Sequence[float] = SAM_MEAN, std: Sequence[float] = SAM_STD,
-                 pad_shape: Optional[Tuple[int, int]] = (1024, 1024), size_divisor: int = 16) -> None:
+                 pad_shape: Optional[Tuple[int, int]] = (1024, 1024), size_divisor: int = 16,
+                 label_pad_value: int = 19) -> None:
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
         self.pad_shape = tuple(pad_shape) if pad_shape is not None else None
         self.size_divisor = size_divisor
+        self.label_pad_value = label_pad_value
 
     def transform(self, results: dict) -> dict:
         img = (results['img'].astype(np.float32) - self.mean) / self.std
@@ -39,6 +44,10 @@ class NormalizePadImage(BaseTransform):
         padded = np.zeros((pad_h, pad_w, 3), dtype=np.float32)
         padded[:height, :width] = img
         results['img'] = padded
+        if IMAGE_LABEL in results:  # padding is never labelled
+            label = np.full((pad_h, pad_w), self.label_pad_value, dtype=results[IMAGE_LABEL].dtype)
+            label[:height, :width] = results[IMAGE_LABEL]
+            results[IMAGE_LABEL] = label
         results['img_shape'] = (height, width)
         results['pad_shape'] = (pad_h, pad_w)
         return results

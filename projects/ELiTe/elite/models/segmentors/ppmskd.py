@@ -9,13 +9,15 @@ Training (ELITE.md section 4), for each stage i of the student and of the teache
   ``kl_div(log_softmax(student), softmax(teacher))``, weight 0.05 / 4, reduction configurable (the
   reference code's element-wise ``mean`` by default);
 
-plus the student's own head (CE + 0.1 Lovasz), a fused 2D classifier on the four decoded stages (weight 1)
+With dense image labels (SAM pseudo-labels, ``img_seg_label`` on the data samples) the 2D losses use
+every labelled pixel instead of the points' pixels; the KD terms stay on the points. Also: the student's
+own head (CE + 0.1 Lovasz), a fused 2D classifier on the four decoded stages (weight 1)
 and AdaLoRA's orthogonal regulariser (``loss_orth``). Single-stage KD (Table II row b) distils only the
 final heads: the student's classifier from the fused 2D classifier. At inference only the student runs,
 exactly as :class:`PointVoxelSegmentor` (``tools/export_student.py`` writes it alone).
 """
 import warnings
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +25,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor, nn
 
+from ...datasets.transforms.image_label import IMAGE_LABEL
 from .point_segmentor import PointVoxelSegmentor
 
 KD_MODES = ('multi_stage', 'single_stage')
@@ -41,18 +44,22 @@ class PPMSKD(PointVoxelSegmentor):
         loss_weights: ``point_stage`` (1), ``patch_stage`` (1/4), ``kd`` (0.05/4), ``fused`` (1).
         kd_reduction: ``F.kl_div`` reduction: ``'mean'`` (element-wise, the reference) or ``'batchmean'``.
         fused_channels: hidden width of the fused 2D classifier (192).
+        max_dense_pixels: with dense image labels (``SAMPseudoLabel``), at most this many labelled pixels
+            per image enter the 2D losses (a random subset; None = all, as the paper).
     """
 
     def __init__(self, backbone: Dict, decode_head: Dict, teacher: Dict, patch_decoder: Dict,
                  point_decoder: Dict, stage_loss: Dict, num_stages: int = 4, kd_mode: str = 'multi_stage',
                  loss_weights: Optional[Dict[str, float]] = None, kd_reduction: str = 'mean',
-                 fused_channels: int = 192, ignore_index: int = 19, **kwargs) -> None:
+                 fused_channels: int = 192, ignore_index: int = 19, max_dense_pixels: Optional[int] = None,
+                 **kwargs) -> None:
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
         if kd_mode not in KD_MODES:
             raise ValueError(f'kd_mode must be one of {KD_MODES}, got {kd_mode!r}')
         self.kd_mode = kd_mode
         self.kd_reduction = kd_reduction
         self.ignore_index = ignore_index
+        self.max_dense_pixels = max_dense_pixels
         self.loss_weights = dict(point_stage=1.0, patch_stage=1.0 / num_stages, kd=0.05 / num_stages, fused=1.0)
         self.loss_weights.update(loss_weights or {})
         self.teacher = MODELS.build(teacher)
@@ -107,31 +114,52 @@ class PPMSKD(PointVoxelSegmentor):
         point_index = torch.cat([s.point2img_index + o for s, o in zip(batch_data_samples, offsets)])
         return point_index, [s.img_indices for s in batch_data_samples]
 
+    def labelled_pixels(self, batch_data_samples: SampleList, img_hw: Tuple[int, int]):
+        """Dense image labels (SAMPseudoLabel): each sample's labelled (row, col) pixels and their labels."""
+        indices, labels = [], []
+        for sample in batch_data_samples:
+            label = getattr(sample, IMAGE_LABEL)[:img_hw[0], :img_hw[1]]
+            pixels = (label != self.ignore_index).nonzero()
+            if self.max_dense_pixels is not None and len(pixels) > self.max_dense_pixels:
+                pixels = pixels[torch.randperm(len(pixels), device=pixels.device)[:self.max_dense_pixels]]
+            indices.append(pixels)
+            labels.append(label[pixels[:, 0], pixels[:, 1]])
+        return indices, torch.cat(labels)
+
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         stage_features = self.extract_feat(batch_inputs_dict)
         main_logits = self.decode_head(stage_features)
         losses = self.decode_head.loss_by_feat(main_logits, batch_data_samples)
         labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
         point_index, img_indices = self.correspondence(batch_inputs_dict, batch_data_samples)
-        pixel_labels = labels[point_index]
 
         img_hw = tuple(batch_data_samples[0].img_shape)
+        # the 2D losses use every labelled pixel when dense labels come with the images, else the points' pixels
+        dense = all(hasattr(s, IMAGE_LABEL) for s in batch_data_samples)
+        if dense:
+            pixel_indices, pixel_labels = self.labelled_pixels(batch_data_samples, img_hw)
+        else:
+            pixel_indices, pixel_labels = img_indices, labels[point_index]
         tokens = self.teacher(batch_inputs_dict['imgs'], img_hw)
         w = self.loss_weights
-        pixel_features = []
+        point_features, pixel_features = [], []
         for i, (decoder, stage_tokens) in enumerate(zip(self.patch_decoders, tokens)):
-            features, teacher_logits = decoder(stage_tokens, img_indices, img_hw)
-            pixel_features.append(features)
+            cells = decoder.decode(stage_tokens)
+            point_features.append(decoder.sample(cells, img_indices, img_hw))
+            pixel_features.append(decoder.sample(cells, pixel_indices, img_hw) if dense else point_features[i])
             if self.kd_mode != 'multi_stage':
                 continue
             student_logits = self.point_decoders[i](stage_features[i])
+            teacher_logits = decoder.classifier(point_features[i])
+            pixel_logits = decoder.classifier(pixel_features[i]) if dense else teacher_logits
             losses[f'loss_point_stage{i}'] = w['point_stage'] * self.seg_loss(student_logits, labels)
-            losses[f'loss_patch_stage{i}'] = w['patch_stage'] * self.seg_loss(teacher_logits, pixel_labels)
+            losses[f'loss_patch_stage{i}'] = w['patch_stage'] * self.seg_loss(pixel_logits, pixel_labels)
             losses[f'loss_kd_stage{i}'] = w['kd'] * self.kd_loss(student_logits[point_index], teacher_logits)
         fused_logits = self.fused_classifier(torch.cat(pixel_features, dim=1))
         losses['loss_patch_fused'] = w['fused'] * self.seg_loss(fused_logits, pixel_labels)
         if self.kd_mode == 'single_stage':
-            losses['loss_kd'] = w['kd'] * self.kd_loss(main_logits[point_index], fused_logits)
+            point_fused = self.fused_classifier(torch.cat(point_features, dim=1)) if dense else fused_logits
+            losses['loss_kd'] = w['kd'] * self.kd_loss(main_logits[point_index], point_fused)
         losses['loss_orth'] = self.teacher.orthogonal_regularisation()
         return losses
 

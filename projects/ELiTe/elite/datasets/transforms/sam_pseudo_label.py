@@ -1,0 +1,43 @@
+"""Load a frame's SAM pseudo-labels (tools/generate_pseudo_labels.py) as a dense image label."""
+import os
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet3d.registry import TRANSFORMS
+
+from .image_label import IMAGE_LABEL
+
+
+def pseudo_label_path(img_path: str) -> str:
+    """``sequences/XX/image_2/NNNNNN.png`` -> ``sequences/XX/image_2_pseudo/semantic/NNNNNN.png``."""
+    image_dir, name = os.path.split(img_path)
+    return os.path.join(os.path.dirname(image_dir), 'image_2_pseudo', 'semantic', name)
+
+
+@TRANSFORMS.register_module()
+class SAMPseudoLabel(BaseTransform):
+    """``results['img_seg_label']`` (H, W) int64: the 16-bit raw-id pseudo-label PNG mapped to training ids.
+
+    Place it right after ``LoadCameraImage``: ``BottomCropImage``, ``FlipImageHorizontal`` and
+    ``NormalizePadImage`` then crop, flip and pad it exactly like the image (padding = ignore index). The raw
+    ids go through the dataset's ``seg_label_mapping`` (raw -> train ids, ignore = 19), as the point labels do.
+    """
+
+    def transform(self, results: dict) -> dict:
+        path = pseudo_label_path(results['img_path'])
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'{path}: SAM pseudo-label not found; generate them with '
+                                    'tools/generate_pseudo_labels.py, or drop SAMPseudoLabel from the pipeline')
+        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
+            raise ValueError(f'{path}: not a 16-bit single-channel label image; generate it again')
+        if raw.shape != tuple(results['img'].shape[:2]):
+            raise ValueError(f'{path}: label size {raw.shape} differs from the image {results["img"].shape[:2]}; '
+                             'the pseudo-labels belong to another image, generate them again')
+        mapping = np.asarray(results['seg_label_mapping'])
+        known = raw < len(mapping)  # ids beyond the map are not SemanticKITTI classes: ignored, like id 0
+        label = np.full(raw.shape, mapping[0], dtype=np.int64)
+        label[known] = mapping[raw[known]]
+        results[IMAGE_LABEL] = label
+        return results

@@ -1,0 +1,98 @@
+"""SAMPseudoLabel: dense image labels cropped, flipped and padded exactly like the image."""
+import glob
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmdet3d.registry import DATASETS, MODELS
+
+from elite.datasets.semantickitti_labels import LABELS_MAP
+from elite.datasets.synthetic import CLASS_RGB
+from elite.datasets.transforms.sam_pseudo_label import pseudo_label_path
+from elite.visualization import denormalize_image
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PALETTE = np.array(list(CLASS_RGB.values()), dtype=np.float64)
+RAW_IDS = np.array(list(CLASS_RGB.keys()), dtype=np.uint16)
+
+
+def colour_to_raw(img: np.ndarray) -> np.ndarray:
+    """The synthetic renderer paints each class in its own colour: read the class back (0 = sky)."""
+    dist = np.abs(img[..., None, :].astype(np.float64) - PALETTE).max(-1)
+    raw = RAW_IDS[dist.argmin(-1)]
+    return np.where(dist.min(-1) < 30, raw, 0).astype(np.uint16)
+
+
+@pytest.fixture(scope='module')
+def pseudo_root(synthetic_root, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('pseudo'))
+    shutil.copytree(os.path.join(synthetic_root, 'sequences'), os.path.join(root, 'sequences'))
+    for name in glob.glob(os.path.join(synthetic_root, '*.pkl')):
+        shutil.copy(name, root)
+    for img_path in glob.glob(os.path.join(root, 'sequences', '*', 'image_2', '*.png')):
+        label = colour_to_raw(cv2.imread(img_path)[:, :, ::-1])
+        os.makedirs(os.path.dirname(pseudo_label_path(img_path)), exist_ok=True)
+        cv2.imwrite(pseudo_label_path(img_path), label)
+    return root
+
+
+def camera_dataset(root, with_jitter=False):
+    cfg = Config.fromfile(os.path.join(REPO, 'configs/_base_/datasets/synthetic_kitti_mm.py'))
+    pipeline = [t for t in cfg.train_pipeline if with_jitter or t['type'] != 'ImageColorJitter']
+    at = [t['type'] for t in pipeline].index('LoadCameraImage') + 1
+    pipeline.insert(at, dict(type='SAMPseudoLabel'))
+    return DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=root, pipeline=pipeline))
+
+
+def test_pseudo_labels_follow_the_image_pixel_for_pixel(pseudo_root):
+    dataset = camera_dataset(pseudo_root)
+    mapping = np.full(260, 19)
+    for raw, train_id in LABELS_MAP.items():
+        mapping[raw] = train_id
+    flips = set()
+    for seed in range(6):
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        sample = dataset[seed % 2]['data_samples']
+        img_hw = sample.metainfo['img_shape']
+        flips.add(sample.metainfo['img_flip'])
+        label = sample.img_seg_label.numpy()
+        assert label.shape == sample.metainfo['pad_shape'] and (label[img_hw[0]:] == 19).all()
+    assert flips == {True, False}
+    # compare with the image of the same draw
+    for seed in range(4):
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        out = dataset[0]
+        img_hw = out['data_samples'].metainfo['img_shape']
+        img = denormalize_image(out['inputs']['img'].numpy(), img_hw)
+        expected = mapping[colour_to_raw(img)]
+        np.testing.assert_array_equal(out['data_samples'].img_seg_label.numpy()[:img_hw[0], :img_hw[1]], expected)
+
+
+def test_missing_pseudo_label_names_the_file(synthetic_root):
+    dataset = camera_dataset(synthetic_root)
+    with pytest.raises(FileNotFoundError, match='generate_pseudo_labels.py') as err:
+        dataset[0]
+    assert os.path.join('image_2_pseudo', 'semantic', '000000.png') in str(err.value)
+
+
+def test_distiller_uses_every_labelled_pixel(pseudo_root):
+    cfg = Config.fromfile(os.path.join(REPO, 'configs/elite_demo.py'))
+    model = MODELS.build(cfg.model).train()
+    np.random.seed(0)
+    batch = model.data_preprocessor(pseudo_collate([camera_dataset(pseudo_root)[0]]), training=True)
+    sample = batch['data_samples'][0]
+    img_hw = tuple(sample.img_shape)
+    indices, labels = model.labelled_pixels(batch['data_samples'], img_hw)
+    labelled = (sample.img_seg_label[:img_hw[0], :img_hw[1]] != 19).sum()
+    assert len(labels) == len(indices[0]) == labelled > 20 * len(sample.point2img_index)
+    losses = model(**batch, mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.max_dense_pixels = 100
+    assert len(model.labelled_pixels(batch['data_samples'], img_hw)[1]) == 100

@@ -1,0 +1,25 @@
+"""Every shipped config loads and builds its model (ViT teachers shrunk to vit_tiny to stay fast)."""
+import glob
+import os
+
+import pytest
+from mmengine.config import Config
+from mmdet3d.registry import MODELS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py')) + glob.glob(os.path.join(REPO, 'configs', 'ablations', '*.py')))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.relpath(p, os.path.join(REPO, 'configs')))
+def test_config_builds(path):
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports.imports == ['elite']
+    model_cfg = cfg.model
+    if 'teacher' in model_cfg:
+        model_cfg.teacher.variant = 'vit_tiny'
+        model_cfg.patch_decoder.in_channels = 64
+        model_cfg.patch_decoder.channels = 32
+    model = MODELS.build(model_cfg)
+    assert model.decode_head.num_classes == 19
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.type in ('SemanticKittiDataset', 'SemanticKittiMMDataset')
