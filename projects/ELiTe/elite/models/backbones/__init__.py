@@ -1,5 +1,6 @@
-"""Backbones: the SPVCNNLite student and the SAM ViT teacher."""
+"""Backbones: the SPVCNNLite student, the SAM ViT teacher, and mmdet3d's MinkUNet as a student."""
+from .minkunet_stages import MinkUNetStageFeatures
 from .sam_vit_teacher import SAMViTTeacher
 from .spvcnn_lite import SPVCNNLite
 
-__all__ = ['SPVCNNLite', 'SAMViTTeacher']
+__all__ = ['SPVCNNLite', 'SAMViTTeacher', 'MinkUNetStageFeatures']

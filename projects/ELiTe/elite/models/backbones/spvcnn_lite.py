@@ -121,6 +121,7 @@ class SPVCNNLite(BaseModule):
             raise ValueError(f'each scale must be a multiple of the previous one, got {scales}')
         self.in_channels = in_channels
         self.scales = tuple(scales)
+        self.stage_channels = (channels,) * len(self.scales)
         self.backend = get_sparse_backend(sparse_backend)
         self.point_mlp = nn.Sequential(nn.Linear(in_channels + 6, channels), nn.ReLU(True),
                                        nn.Linear(channels, channels))

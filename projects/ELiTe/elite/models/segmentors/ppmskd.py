@@ -65,7 +65,10 @@ class PPMSKD(PointVoxelSegmentor):
         self.teacher = MODELS.build(teacher)
         self.patch_decoders = nn.ModuleList(MODELS.build(patch_decoder) for _ in range(num_stages))
         if kd_mode == 'multi_stage':
-            self.point_decoders = nn.ModuleList(MODELS.build(point_decoder) for _ in range(num_stages))
+            # a student with stages of different widths says so in `stage_channels` (e.g. MinkUNetStageFeatures)
+            widths = getattr(self.backbone, 'stage_channels', [point_decoder['in_channels']] * num_stages)
+            self.point_decoders = nn.ModuleList(
+                MODELS.build(dict(point_decoder, in_channels=width)) for width in widths)
         num_classes = self.decode_head.num_classes
         pixel_channels = self.patch_decoders[0].channels
         self.fused_classifier = nn.Sequential(nn.Linear(num_stages * pixel_channels, fused_channels),
