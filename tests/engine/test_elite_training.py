@@ -19,7 +19,7 @@ def test_short_elite_run_lowers_losses_and_allocates_ranks(synthetic_root, tmp_p
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs, val_interval=epochs + 1)
     cfg.param_scheduler = []
     cfg.optim_wrapper.optimizer.lr = 0.05
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs + 1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs)
     cfg.default_hooks.logger.interval = 1
     cfg.work_dir = str(tmp_path)
     cfg.randomness = dict(seed=0)
@@ -42,3 +42,11 @@ def test_short_elite_run_lowers_losses_and_allocates_ranks(synthetic_root, tmp_p
     assert config.total_step == epochs
     kept = sum(int(sum(mask)) for mask in config.rank_pattern.values())
     assert kept == config.target_r * len(config.rank_pattern)
+
+    # the allocation state is not in state_dict: the hook saves it, and resuming restores it
+    cfg.resume, cfg.load_from = True, os.path.join(str(tmp_path), f'epoch_{epochs}.pth')
+    cfg.work_dir = str(tmp_path / 'resumed')
+    resumed = Runner.from_cfg(cfg)
+    resumed.load_or_resume()
+    restored = resumed.model.teacher.peft_tuner.peft_config['default']
+    assert restored.rank_pattern == config.rank_pattern

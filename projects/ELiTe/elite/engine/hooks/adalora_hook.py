@@ -11,15 +11,32 @@ from mmengine.model import is_model_wrapper
 from mmdet3d.registry import HOOKS
 
 
+def _teacher(runner):
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    teacher = getattr(model, 'teacher', None)
+    return teacher if hasattr(teacher, 'update_and_allocate') else None
+
+
 @HOOKS.register_module()
 class AdaLoRARankAllocationHook(Hook):
-    """Connect ``model.teacher.update_and_allocate`` to the optimiser; a no-op for models without it."""
+    """Connect ``model.teacher.update_and_allocate`` to the optimiser and keep AdaLoRA's allocation state
+    (rank pattern, importance averages; not in ``state_dict``) in checkpoints, so resuming continues it.
+    A no-op for models without an AdaLoRA teacher."""
     priority = 'VERY_HIGH'
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        teacher = _teacher(runner)
+        if teacher is not None:
+            checkpoint['adalora'] = teacher.adalora_state()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        teacher = _teacher(runner)
+        if teacher is not None:
+            teacher.load_adalora_state(checkpoint.get('adalora', {}))
+
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        teacher = getattr(model, 'teacher', None)
-        if teacher is None or not hasattr(teacher, 'update_and_allocate'):
+        teacher = _teacher(runner)
+        if teacher is None:
             return
         optim_wrapper = runner.optim_wrapper
         accumulation = getattr(optim_wrapper, '_accumulative_counts', 1)

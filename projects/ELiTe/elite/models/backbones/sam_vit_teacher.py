@@ -280,6 +280,25 @@ class SAMViTTeacher(BaseModule):
                     f'(e.g. {no_grad[0]}); call it after loss.backward() and before optimizer.zero_grad()')
         tuner.update_and_allocate(global_step)
 
+    def adalora_state(self) -> Dict:
+        """AdaLoRA's allocation state, which lives outside ``state_dict`` (in peft's config and rank allocator):
+        the rank pattern and the importance averages. Saved in checkpoints so a resumed run continues it."""
+        if self.tuning != 'adalora':
+            return {}
+        allocator = self.peft_tuner.rankallocator
+        averages = {name: {k: v.detach().cpu() for k, v in getattr(allocator, name).items()}
+                    for name in ('ipt', 'exp_avg_ipt', 'exp_avg_unc')}
+        return dict(rank_pattern=self.peft_tuner.peft_config[PEFT_ADAPTER].rank_pattern, **averages)
+
+    def load_adalora_state(self, state: Dict) -> None:
+        if self.tuning != 'adalora' or not state:
+            return
+        allocator = self.peft_tuner.rankallocator
+        device = next(self.encoder.parameters()).device
+        for name in ('ipt', 'exp_avg_ipt', 'exp_avg_unc'):
+            getattr(allocator, name).update({k: v.to(device) for k, v in state[name].items()})
+        self.peft_tuner.peft_config[PEFT_ADAPTER].rank_pattern = state['rank_pattern']
+
     def orthogonal_regularisation(self) -> Tensor:
         """AdaLoRA's orthogonal regulariser times ``orth_reg_weight`` (a zero scalar for other modes).
 

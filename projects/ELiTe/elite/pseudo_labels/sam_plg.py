@@ -1,0 +1,351 @@
+"""SAM-PLG: dense pseudo-labels for a camera image from its sparse projected LiDAR labels (ELITE.md section 5).
+
+One function per step, so that each can be checked alone; :class:`SamPseudoLabelGenerator` chains them. No file
+I/O here: ``writer.py`` saves the labels (step 8).
+
+1. :func:`sparse_label_images`: the scan's labels at its points' pixels (the nearest point wins a shared pixel).
+2. :func:`label_grid`: those labels on SAM's low-resolution mask grid, 256 x 256 cells of 4 x 4 pixels of the
+   1024 frame (the image resized so that its longest side is 1024, as SamPredictor resizes it, padded at the
+   bottom / right); :func:`point_prompts`: one positive point per labelled cell, at the cell's centre.
+3. :func:`mask_inputs`: per prompt, a 256 x 256 mask input: +16 on the cells of its instance (things), +1 on the
+   cells of its class (stuff), -16 on the cells of other labelled classes, 0 elsewhere.
+4. SamPredictor: one image embedding per image, then the prompts in batches, 3 mask logits each.
+5. :func:`stable_masks` (stability score >= 0.9 at offset 1.0, boxes from the masks), :func:`box_nms` (IoU 0.7).
+6. :func:`majority_labels`: a mask takes the most frequent class, then the most frequent instance of that class,
+   among the labelled pixels it covers; a mask covering none is dropped.
+7. :func:`paint_masks`: masks painted in ascending predicted-IoU order (best last) over the sparse labels.
+
+Labels are raw SemanticKITTI ids (uint16, 0 = unlabelled) and instance ids (0 = none), as in the ``.label``
+files: mapping them to training ids stays the dataset's job, as for the point labels.
+"""
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torchvision
+from segment_anything import SamPredictor
+from segment_anything.modeling import Sam
+from segment_anything.utils.amg import batched_mask_to_box, calculate_stability_score
+from segment_anything.utils.transforms import ResizeLongestSide
+from torch import Tensor
+
+from ..datasets.transforms.projection import project_to_image
+
+UNLABELLED = 0
+
+
+def sparse_label_images(points_xyz: np.ndarray, semantic: np.ndarray, instance: np.ndarray,
+                        lidar2img: np.ndarray, img_hw: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Step 1: the scan's labels at the pixels its points project to.
+
+    Args:
+        points_xyz: (N, 3) LiDAR points.
+        semantic, instance: (N,) raw semantic and instance ids of the points.
+        lidar2img: (4, 4) ``P2 @ Tr``.
+        img_hw: image (height, width).
+
+    Returns:
+        semantic, instance: (H, W) uint16 images, 0 where no point projects. Where several points share a
+        pixel, the one nearest the LiDAR gives it its labels (it occludes the others in the image).
+    """
+    if len(semantic) != len(points_xyz) or len(instance) != len(points_xyz):
+        raise ValueError(f'sparse_label_images: {len(points_xyz)} points but {len(semantic)} semantic and '
+                         f'{len(instance)} instance labels; pass the labels read with the scan')
+    height, width = img_hw
+    point2img_index, img_indices = project_to_image(points_xyz, lidar2img, img_hw)
+    pixel = img_indices[:, 0] * width + img_indices[:, 1]
+    distance = np.linalg.norm(points_xyz[point2img_index], axis=1)
+    order = np.lexsort((distance, pixel))  # by pixel, nearest first
+    _, first = np.unique(pixel[order], return_index=True)
+    nearest = order[first]
+    sem_img = np.zeros(height * width, dtype=np.uint16)
+    inst_img = np.zeros(height * width, dtype=np.uint16)
+    sem_img[pixel[nearest]] = semantic[point2img_index[nearest]]
+    inst_img[pixel[nearest]] = instance[point2img_index[nearest]]
+    return sem_img.reshape(height, width), inst_img.reshape(height, width)
+
+
+def label_grid(semantic: np.ndarray, instance: np.ndarray, resized_hw: Tuple[int, int], grid_size: int = 256,
+               cell_size: int = 4) -> Tuple[np.ndarray, np.ndarray]:
+    """Step 2: sparse (H, W) label images on SAM's (grid_size, grid_size) low-resolution mask grid.
+
+    A labelled pixel falls in the cell holding its centre once the image is resized to ``resized_hw`` (rows and
+    columns scaled separately, as ``ResizeLongestSide`` scales the image and prompts). Where several labelled
+    pixels fall in one cell, the one whose centre is nearest the cell's centre labels it: a nearest
+    downsampling that keeps every cell holding a label, where resizing the sparse image would sample one pixel
+    per cell and miss most of them.
+
+    Returns:
+        semantic, instance: (grid_size, grid_size) uint16, 0 on cells without label.
+    """
+    height, width = semantic.shape
+    rows, cols = np.nonzero(semantic != UNLABELLED)
+    y = (rows + 0.5) * (resized_hw[0] / height)
+    x = (cols + 0.5) * (resized_hw[1] / width)
+    cell_r = np.minimum((y // cell_size).astype(np.int64), grid_size - 1)
+    cell_c = np.minimum((x // cell_size).astype(np.int64), grid_size - 1)
+    offset = (y - (cell_r + 0.5) * cell_size) ** 2 + (x - (cell_c + 0.5) * cell_size) ** 2
+    cell = cell_r * grid_size + cell_c
+    order = np.lexsort((offset, cell))  # by cell, most central first
+    _, first = np.unique(cell[order], return_index=True)
+    chosen = order[first]
+    grid_sem = np.zeros(grid_size * grid_size, dtype=np.uint16)
+    grid_inst = np.zeros(grid_size * grid_size, dtype=np.uint16)
+    grid_sem[cell[chosen]] = semantic[rows[chosen], cols[chosen]]
+    grid_inst[cell[chosen]] = instance[rows[chosen], cols[chosen]]
+    return grid_sem.reshape(grid_size, grid_size), grid_inst.reshape(grid_size, grid_size)
+
+
+def point_prompts(grid_semantic: np.ndarray, cell_size: int = 4) -> Tuple[np.ndarray, np.ndarray]:
+    """Step 2: one positive point prompt per labelled cell.
+
+    Returns:
+        cells: (N, 2) int64 (row, col) of the labelled cells, row-major.
+        coords: (N, 2) float32 (x, y) in the 1024 frame, as ``SamPredictor.predict_torch`` takes them. SAM's
+        prompt encoder reads a coordinate as a pixel index and adds 0.5 to reach the pixel's centre, so the
+        cell's centre ``cell_size * (c + 0.5)`` is passed as ``cell_size * c + cell_size / 2 - 0.5``.
+    """
+    cells = np.argwhere(grid_semantic != UNLABELLED).astype(np.int64)
+    coords = (cells[:, ::-1] * cell_size + (cell_size / 2 - 0.5)).astype(np.float32)
+    return cells, coords
+
+
+def mask_inputs(grid_semantic: Tensor, grid_instance: Tensor, cells: Tensor, same_instance: float = 16.0,
+                same_class: float = 1.0, other_class: float = -16.0) -> Tensor:
+    """Step 3: the low-resolution mask input of each prompt.
+
+    Args:
+        grid_semantic, grid_instance: (G, G) integer label grids (:func:`label_grid`).
+        cells: (B, 2) (row, col) of the prompts' cells.
+        same_instance: on the cells of the prompt's instance, when the prompt's cell has one (a thing).
+        same_class: on the cells of the prompt's class, when its cell has no instance (stuff).
+        other_class: on the labelled cells of every other class.
+
+    Returns:
+        (B, 1, G, G) float32 logits; 0 on unlabelled cells and, for things, on other instances of the class.
+    """
+    prompt_sem = grid_semantic[cells[:, 0], cells[:, 1]][:, None, None]
+    prompt_inst = grid_instance[cells[:, 0], cells[:, 1]][:, None, None]
+    labelled = (grid_semantic != UNLABELLED)[None]
+    class_match = grid_semantic[None] == prompt_sem
+    is_thing = prompt_inst != 0
+    logits = torch.zeros(class_match.shape, dtype=torch.float32, device=grid_semantic.device)
+    logits[labelled & ~class_match] = other_class
+    logits[is_thing & class_match & (grid_instance[None] == prompt_inst)] = same_instance
+    logits[~is_thing & class_match] = same_class
+    return logits[:, None]
+
+
+def stable_masks(mask_logits: Tensor, mask_threshold: float = 0.0, stability_offset: float = 1.0,
+                 min_stability: float = 0.9) -> Tuple[Tensor, Tensor, Tensor]:
+    """Step 5: keep the masks whose stability score (IoU of the masks thresholded at ``mask_threshold`` +/-
+    ``stability_offset``) is at least ``min_stability``; their boxes.
+
+    Args:
+        mask_logits: (M, H, W) mask logits.
+
+    Returns:
+        keep: (M,) bool; masks: (K, H, W) bool, the kept masks thresholded at ``mask_threshold``;
+        boxes: (K, 4) XYXY (inclusive pixel indices) around them.
+    """
+    keep = calculate_stability_score(mask_logits, mask_threshold, stability_offset) >= min_stability
+    masks = mask_logits[keep] > mask_threshold
+    return keep, masks, batched_mask_to_box(masks)
+
+
+def box_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.7) -> Tensor:
+    """Step 5: indices of the boxes kept by non-maximum suppression, best score first."""
+    return torchvision.ops.nms(boxes.float(), scores.float(), iou_threshold)
+
+
+def majority_labels(covered: Tensor, semantic: Tensor, instance: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Step 6: each mask's majority class, and majority instance within that class, over the labelled pixels.
+
+    Args:
+        covered: (M, K) bool, which of the K labelled pixels each mask covers.
+        semantic, instance: (K,) int64 labels of those pixels.
+
+    Returns:
+        semantic, instance: (M,) int64; ties go to the smaller id. has_label: (M,) bool, False for masks that
+        cover no labelled pixel (their labels are meaningless).
+    """
+    classes, class_of_pixel = torch.unique(semantic, return_inverse=True)
+    pairs, pair_of_pixel = torch.unique(semantic * 65536 + instance, return_inverse=True)
+    hits = covered.float()
+    # Counts stay exact in float32 up to 2^24 pixels.
+    class_counts = hits @ torch.nn.functional.one_hot(class_of_pixel, len(classes)).float()
+    best_class = classes[class_counts.argmax(dim=1)]
+    pair_counts = hits @ torch.nn.functional.one_hot(pair_of_pixel, len(pairs)).float()
+    pair_counts[(pairs // 65536)[None] != best_class[:, None]] = -1
+    best_instance = pairs[pair_counts.argmax(dim=1)] % 65536
+    return best_class, best_instance, covered.any(dim=1)
+
+
+class CompactMasks:
+    """Binary (H, W) masks stored as bit-packed crops to their boxes.
+
+    An image yields thousands of masks before NMS; at full size (about 0.5 MB each for KITTI) they would need
+    gigabytes.
+    """
+
+    def __init__(self, hw: Tuple[int, int]) -> None:
+        self.hw = hw
+        self._crops: List[Tuple[int, int, int, int, np.ndarray]] = []  # y0, x0, h, w, packed bits
+
+    def extend(self, masks: Tensor, boxes: Tensor) -> None:
+        """Adds (K, H, W) bool masks with their (K, 4) XYXY inclusive boxes."""
+        masks_np = masks.cpu().numpy()
+        for mask, (x0, y0, x1, y1) in zip(masks_np, boxes.cpu().tolist()):
+            crop = mask[y0:y1 + 1, x0:x1 + 1]
+            self._crops.append((y0, x0, crop.shape[0], crop.shape[1], np.packbits(crop, axis=None)))
+
+    def take(self, indices: Sequence[int]) -> 'CompactMasks':
+        subset = CompactMasks(self.hw)
+        subset._crops = [self._crops[int(i)] for i in indices]
+        return subset
+
+    def __len__(self) -> int:
+        return len(self._crops)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        y0, x0, h, w, bits = self._crops[index]
+        mask = np.zeros(self.hw, dtype=bool)
+        mask[y0:y0 + h, x0:x0 + w] = np.unpackbits(bits, count=h * w).reshape(h, w).astype(bool)
+        return mask
+
+
+def paint_masks(semantic: np.ndarray, instance: np.ndarray, masks: Sequence[np.ndarray], mask_semantic: np.ndarray,
+                mask_instance: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 7: paint the masks' labels over the sparse labels, in ascending score order (best last, so the best
+    mask wins an overlap; equal scores keep their given order).
+
+    Args:
+        semantic, instance: (H, W) sparse labels; a pixel keeps its label unless a mask paints it.
+        masks: M masks of (H, W) bool (an (M, H, W) array or :class:`CompactMasks`).
+        mask_semantic, mask_instance, scores: (M,) each mask's labels and predicted IoU.
+
+    Returns:
+        semantic, instance: (H, W) uint16 new arrays; painted: (H, W) bool, the pixels a mask painted.
+    """
+    semantic = semantic.astype(np.uint16, copy=True)
+    instance = instance.astype(np.uint16, copy=True)
+    painted = np.zeros(semantic.shape, dtype=bool)
+    for i in np.argsort(np.asarray(scores), kind='stable'):
+        mask = masks[int(i)]
+        semantic[mask] = mask_semantic[i]
+        instance[mask] = mask_instance[i]
+        painted |= mask
+    return semantic, instance, painted
+
+
+@dataclass
+class PseudoLabels:
+    """One image's pseudo-labels and how many prompts / masks each step left."""
+    semantic: np.ndarray  # (H, W) uint16 raw semantic ids
+    instance: np.ndarray  # (H, W) uint16 instance ids
+    painted: np.ndarray  # (H, W) bool, pixels some mask painted (the rest keep the sparse labels)
+    num_prompts: int
+    num_masks: int  # 3 per prompt
+    num_stable: int
+    num_after_nms: int
+    num_painted: int  # kept by NMS and covering a labelled pixel
+
+
+class SamPseudoLabelGenerator:
+    """Dense pseudo-labels from SAM prompted with the projected scan's labels (steps 2 to 7).
+
+    Args:
+        sam: a segment-anything ``Sam`` (any type), on the device to run on.
+        points_per_batch: prompts decoded together; memory grows with it (3 full-size logit maps per prompt).
+        stability_score_thresh: minimum stability score of a kept mask.
+        stability_score_offset: logit offset of the stability score.
+        box_nms_thresh: box IoU above which the mask of lower predicted IoU is dropped.
+        same_instance_logit, same_class_logit, other_class_logit: mask-input values (:func:`mask_inputs`).
+
+    ``encoder_runs`` counts the image encoder's forward passes (one per image with labels).
+    """
+
+    def __init__(self, sam: Sam, points_per_batch: int = 64, stability_score_thresh: float = 0.9,
+                 stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, same_instance_logit: float = 16.0,
+                 same_class_logit: float = 1.0, other_class_logit: float = -16.0) -> None:
+        if points_per_batch < 1:
+            raise ValueError(f'SamPseudoLabelGenerator: points_per_batch must be >= 1, got {points_per_batch}')
+        self.predictor = SamPredictor(sam)
+        self.points_per_batch = points_per_batch
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.box_nms_thresh = box_nms_thresh
+        self.mask_values = dict(same_instance=same_instance_logit, same_class=same_class_logit,
+                                other_class=other_class_logit)
+        self.grid_size = sam.prompt_encoder.mask_input_size[0]
+        self.cell_size = sam.image_encoder.img_size // self.grid_size
+        self.encoder_runs = 0
+        sam.image_encoder.register_forward_hook(self._count_encoder_run)
+
+    def _count_encoder_run(self, *_) -> None:
+        self.encoder_runs += 1
+
+    @torch.no_grad()
+    def generate(self, image: np.ndarray, semantic: np.ndarray, instance: np.ndarray) -> PseudoLabels:
+        """Pseudo-labels for one image.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+            semantic, instance: (H, W) sparse labels (:func:`sparse_label_images`).
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f'SamPseudoLabelGenerator: image must be (H, W, 3) uint8 RGB, got {image.shape} '
+                             f'{image.dtype}')
+        if semantic.shape != image.shape[:2] or instance.shape != image.shape[:2]:
+            raise ValueError(f'SamPseudoLabelGenerator: label images {semantic.shape} / {instance.shape} do not '
+                             f'match the image {image.shape[:2]}')
+        hw = image.shape[:2]
+        resized_hw = ResizeLongestSide.get_preprocess_shape(*hw, self.predictor.model.image_encoder.img_size)
+        grid_sem, grid_inst = label_grid(semantic, instance, resized_hw, self.grid_size, self.cell_size)
+        cells, coords = point_prompts(grid_sem, self.cell_size)
+        if not len(cells):  # nothing to prompt with: no image embedding needed
+            return PseudoLabels(semantic.astype(np.uint16), instance.astype(np.uint16), np.zeros(hw, bool),
+                                0, 0, 0, 0, 0)
+
+        device = self.predictor.device
+        self.predictor.set_image(image)  # step 4: the image's one embedding
+        grid_sem_t, grid_inst_t, cells_t = (_long_tensor(a, device) for a in (grid_sem, grid_inst, cells))
+        coords_t = torch.as_tensor(coords, device=device)
+        rows, cols = np.nonzero(semantic != UNLABELLED)
+        rows_t, cols_t = _long_tensor(rows, device), _long_tensor(cols, device)
+        pixel_sem = _long_tensor(semantic[rows, cols], device)
+        pixel_inst = _long_tensor(instance[rows, cols], device)
+
+        store = CompactMasks(hw)
+        boxes, scores, labels_sem, labels_inst, has_label = [], [], [], [], []
+        for start in range(0, len(cells), self.points_per_batch):
+            batch = slice(start, start + self.points_per_batch)
+            logits, iou_preds, _ = self.predictor.predict_torch(
+                coords_t[batch, None], torch.ones_like(cells_t[batch, :1], dtype=torch.int),
+                mask_input=mask_inputs(grid_sem_t, grid_inst_t, cells_t[batch], **self.mask_values),
+                multimask_output=True, return_logits=True)
+            keep, masks, batch_boxes = stable_masks(logits.flatten(0, 1), self.predictor.model.mask_threshold,
+                                                    self.stability_score_offset, self.stability_score_thresh)
+            del logits
+            sem, inst, has = majority_labels(masks[:, rows_t, cols_t], pixel_sem, pixel_inst)
+            store.extend(masks, batch_boxes)
+            boxes.append(batch_boxes)
+            scores.append(iou_preds.flatten(0, 1)[keep])
+            labels_sem.append(sem)
+            labels_inst.append(inst)
+            has_label.append(has)
+        self.predictor.reset_image()
+
+        scores_t = torch.cat(scores)
+        after_nms = box_nms(torch.cat(boxes), scores_t, self.box_nms_thresh)
+        kept = after_nms[torch.cat(has_label)[after_nms]]
+        out_sem, out_inst, painted = paint_masks(
+            semantic, instance, store.take(kept.tolist()), torch.cat(labels_sem)[kept].cpu().numpy(),
+            torch.cat(labels_inst)[kept].cpu().numpy(), scores_t[kept].cpu().numpy())
+        return PseudoLabels(out_sem, out_inst, painted, num_prompts=len(cells), num_masks=3 * len(cells),
+                            num_stable=len(store), num_after_nms=len(after_nms), num_painted=len(kept))
+
+
+def _long_tensor(array: np.ndarray, device: torch.device) -> Tensor:
+    return torch.as_tensor(array.astype(np.int64), device=device)
