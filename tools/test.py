@@ -9,15 +9,14 @@ e.g. --cfg-options test_dataloader.dataset.ann_file=semantickitti_infos_test.pkl
 dropped from the pipeline automatically when the infos have no labels.
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
 import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
-from elite.engine.runner_setup import setup_runner_config, setup_test_config
+from elite.engine.runner_setup import (add_launcher_args, export_local_rank, load_tool_config, setup_runner_config,
+                                       setup_test_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,22 +28,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--submit', metavar='DIR', help='write SemanticKITTI submission files under DIR')
     parser.add_argument('--show-dir', help='write PNG pictures (bird\'s-eye view, prediction vs ground truth) here')
     parser.add_argument('--show-interval', type=int, default=1, help='picture every N-th sample')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
     cfg = setup_test_config(cfg, tta=args.tta, submit_dir=args.submit, show_dir=args.show_dir,
                             show_interval=args.show_interval)

@@ -46,3 +46,14 @@ def test_benchmark_params_and_latency_print_json(synthetic_root, capsys):
     assert latency['compare'] == 'minkunet_w32' and latency['student_ms'] > 0 and latency['compare_ms'] > 0
     assert latency['speedup'] == round(latency['compare_ms'] / latency['student_ms'], 2)
     assert latency['points_per_scan'] == 4000
+
+
+def test_benchmark_teacher_prints_json(synthetic_root, capsys):
+    benchmark = load_tool('benchmark')
+    config = os.path.join(os.path.dirname(benchmark.__file__), '..', 'configs/elite_demo.py')
+    assert benchmark.main(['teacher', config, '--repeats', '1', '--data-root', synthetic_root]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['variant'] == 'vit_tiny' and result['cut_ms'] > 0 and result['full_ms'] > 0
+    assert result['speedup'] == round(result['full_ms'] / result['cut_ms'], 2)
+    split = result['train_step']
+    assert split['points'] > 0 and all(split[k] >= 0 for k in ('student_fwd_ms', 'teacher_fwd_ms', 'backward_ms'))

@@ -2,7 +2,7 @@
 import os
 import threading
 import time
-from typing import Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 import psutil
@@ -76,25 +76,30 @@ class PeakRSS:
         return (self.peak - self.baseline) / 2 ** 20
 
 
-def time_inference(model: nn.Module, samples: List[dict], repeats: int, warmup: int, device: str) -> Dict:
-    """Median milliseconds of preprocessing + forward for one scan, and the peak memory of one run."""
-    model = model.to(device).eval()
-    times = []
-    with torch.no_grad():
-        for i in range(warmup + repeats):
-            batch = pseudo_collate([samples[i % len(samples)]])
+def timed(fn: Callable[[int], None], warmup: int, repeats: int, device: str) -> Dict[str, float]:
+    """Median milliseconds of ``fn(run_index)`` after ``warmup`` runs, and the peak memory of the last run."""
+    times: List[float] = []
+    for i in range(warmup + repeats):
+        if device == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        with PeakRSS() as memory:
+            fn(i)
             if device == 'cuda':
                 torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            start = time.perf_counter()
-            with PeakRSS() as memory:
-                model.test_step(batch)
-                if device == 'cuda':
-                    torch.cuda.synchronize()
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    peak_mb = torch.cuda.max_memory_allocated() / 2 ** 20 if device == 'cuda' else memory.megabytes
-    return dict(ms=round(float(np.median(times)) * 1000, 1), peak_mb=round(peak_mb, 1))
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device == 'cuda' else memory.megabytes
+    return dict(ms=round(float(np.median(times)) * 1000, 1), peak_mb=round(peak, 1))
+
+
+def time_inference(model: nn.Module, samples: List[dict], repeats: int, warmup: int, device: str) -> Dict:
+    """Preprocessing + forward of one scan at a time (batch 1), cycling through ``samples``."""
+    model = model.to(device).eval()
+    with torch.no_grad():
+        return timed(lambda i: model.test_step(pseudo_collate([samples[i % len(samples)]])), warmup, repeats,
+                     device)
 
 
 def compare_model(name: str) -> nn.Module:

@@ -1,6 +1,6 @@
 """Teacher cost with and without token cut, and where a distillation training step spends its time."""
 import time
-from typing import Callable, Dict, List
+from typing import Dict
 
 import numpy as np
 import torch
@@ -10,25 +10,7 @@ from mmengine.registry import init_default_scope
 
 from .data_pipeline import ensure_full_size_frames
 from .machine import machine_description
-from .model_stats import PeakRSS, build_model
-
-
-def _timed(fn: Callable[[], None], warmup: int, repeats: int, device: str) -> Dict[str, float]:
-    """Median milliseconds of ``fn`` after ``warmup`` runs and the peak memory of the last run."""
-    times: List[float] = []
-    for i in range(warmup + repeats):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        with PeakRSS() as memory:
-            fn()
-            if device == 'cuda':
-                torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device == 'cuda' else memory.megabytes
-    return dict(ms=round(float(np.median(times)) * 1000, 1), peak_mb=round(peak, 1))
+from .model_stats import build_model, timed
 
 
 def teacher_report(config: str, crop_hw=(320, 1024), warmup: int = 1, repeats: int = 2) -> Dict:
@@ -39,14 +21,14 @@ def teacher_report(config: str, crop_hw=(320, 1024), warmup: int = 1, repeats: i
     teacher.to(device).train()
     img = torch.randn(1, 3, 1024, 1024, device=device)
 
-    def step() -> None:
+    def step(_: int) -> None:
         outputs = teacher(img, crop_hw)
         sum(o.float().mean() for o in outputs).backward()
 
     results = {}
     for name, cut in (('cut', True), ('full', False)):
         teacher.token_cut = cut
-        results[name] = _timed(step, warmup, repeats, device)
+        results[name] = timed(step, warmup, repeats, device)
     return dict(cut_ms=results['cut']['ms'], full_ms=results['full']['ms'],
                 speedup=round(results['full']['ms'] / results['cut']['ms'], 2),
                 cut_peak_mb=results['cut']['peak_mb'], full_peak_mb=results['full']['peak_mb'],

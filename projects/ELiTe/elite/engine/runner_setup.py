@@ -1,12 +1,38 @@
 """Config adjustments shared by tools/train.py and tools/test.py (kept here so tests can reach them)."""
+import os
 import os.path as osp
 import pickle
 from typing import List, Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 LABEL_TRANSFORMS = ('LoadAnnotations3D', 'PointSegClassMapping')
+
+
+def load_tool_config(config: str, work_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
+                     launcher: str = 'none') -> Config:
+    """A config as mmdet3d's tools/train.py and tools/test.py read it: ``--cfg-options`` merged, work dir
+    from the command line, else the config, else ``./work_dirs/<config name>``."""
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def add_launcher_args(parser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local_rank`` (set as LOCAL_RANK), shared by the tools."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def export_local_rank(args) -> None:
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
 
 
 def setup_runner_config(cfg: Config, amp: bool = False) -> Config:

@@ -1,0 +1,166 @@
+"""Pseudo-label files, and the offline run over a dataset that writes them (ELITE.md section 5, step 8).
+
+Layout, beside each sequence's camera images ``sequences/XX/image_2/NNNNNN.png``::
+
+    sequences/XX/image_2_pseudo/semantic/NNNNNN.png   raw SemanticKITTI semantic ids, 0 = unlabelled
+    sequences/XX/image_2_pseudo/instance/NNNNNN.png   instance ids, 0 = none
+
+Both are single-channel 16-bit PNGs of the camera image's size (read them with :func:`read_label_png`, or
+``cv2.imread(path, cv2.IMREAD_UNCHANGED)``), so that ids above 255 survive. Pixels that no SAM mask painted keep
+the label of the nearest projected point, or 0. :func:`pseudo_label_paths` gives a frame's two paths.
+
+A frame is done when both of its files exist. Each file is written to a temporary file in its own folder and
+then renamed over its final name, so a killed run never leaves a partial label, and a rerun carries on with the
+frames not done.
+"""
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..datasets.kitti_files import KittiFormatError, lidar2img_from_calib, read_calib, read_label, read_scan
+from ..datasets.semantickitti_infos import SPLITS
+from .sam_model import build_sam
+from .sam_plg import SamPseudoLabelGenerator, sparse_label_images
+
+PSEUDO_LABEL_DIR = 'image_2_pseudo'
+LABELLED_SEQUENCES = sorted(SPLITS['trainval'])  # 00-10; the test sequences have no labels to prompt with
+
+
+def pseudo_label_paths(root: str, sequence: Union[str, int], frame: Union[str, int]) -> Tuple[str, str]:
+    """(semantic_path, instance_path) of a frame's pseudo-labels, e.g. ``(root, '08', '000123')``."""
+    folder = os.path.join(root, 'sequences', f'{int(sequence):02d}', PSEUDO_LABEL_DIR)
+    name = f'{int(frame):06d}.png'
+    return os.path.join(folder, 'semantic', name), os.path.join(folder, 'instance', name)
+
+
+def write_label_png(path: str, label: np.ndarray) -> None:
+    """Atomically write an (H, W) uint16 label image as a 16-bit PNG (temporary file, then ``os.replace``)."""
+    if label.dtype != np.uint16 or label.ndim != 2:
+        raise ValueError(f'{path}: a label image must be (H, W) uint16, got {label.shape} {label.dtype}')
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    # Hidden name, and '.png' last so that OpenCV picks the PNG encoder.
+    fd, tmp_path = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.png', dir=folder)
+    os.close(fd)
+    try:
+        if not cv2.imwrite(tmp_path, label):
+            raise OSError(f'{path}: OpenCV could not write the PNG; check the disk and permissions of {folder}')
+        os.chmod(tmp_path, 0o644)  # mkstemp creates it readable by its owner only
+        os.replace(tmp_path, path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def read_label_png(path: str) -> np.ndarray:
+    """Read a pseudo-label PNG as (H, W) uint16."""
+    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise KittiFormatError(f'{path}: pseudo-label not found or unreadable. Write it with '
+                               'tools/generate_pseudo_labels.py (it skips the frames already done).')
+    if label.dtype != np.uint16 or label.ndim != 2:
+        raise KittiFormatError(f'{path}: a {label.dtype} image of shape {label.shape}, not a single-channel 16-bit '
+                               'PNG. Delete it and rerun tools/generate_pseudo_labels.py.')
+    return label
+
+
+def load_frame(root: str, sequence: str, frame: str, lidar2img: np.ndarray
+               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A frame's RGB image (H, W, 3) uint8 and its sparse semantic / instance label images (H, W) uint16."""
+    seq_dir = os.path.join(root, 'sequences', sequence)
+    image_path = os.path.join(seq_dir, 'image_2', f'{frame}.png')
+    bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise KittiFormatError(f'{image_path}: image not found or unreadable. Extract image_2 from the KITTI '
+                               'odometry colour archive over the dataset root.')
+    scan = read_scan(os.path.join(seq_dir, 'velodyne', f'{frame}.bin'))
+    semantic, instance = read_label(os.path.join(seq_dir, 'labels', f'{frame}.label'), len(scan))
+    sem_img, inst_img = sparse_label_images(scan[:, :3], semantic, instance, lidar2img, bgr.shape[:2])
+    return np.ascontiguousarray(bgr[..., ::-1]), sem_img, inst_img
+
+
+def list_frames(root: str, sequences: Optional[Sequence[str]] = None) -> Tuple[List[Tuple[str, str]], int]:
+    """The labelled frames (sequence, frame) of ``sequences`` (default: the labelled ones present), and the
+    number of frames left out because they have no ``.label`` file."""
+    if sequences:
+        sequences = [f'{int(seq):02d}' for seq in sequences]
+        for seq in sequences:
+            velodyne = os.path.join(root, 'sequences', seq, 'velodyne')
+            if not os.path.isdir(velodyne):
+                raise KittiFormatError(f'{velodyne}: folder not found. Check --root and --sequences.')
+    else:
+        sequences = [seq for seq in LABELLED_SEQUENCES
+                     if os.path.isdir(os.path.join(root, 'sequences', seq, 'velodyne'))]
+        if not sequences:
+            raise KittiFormatError(f'{os.path.join(root, "sequences")}: no labelled sequence (00-10) with a '
+                                   'velodyne folder. Point --root at the SemanticKITTI root.')
+    frames, unlabelled = [], 0
+    for seq in sequences:
+        seq_dir = os.path.join(root, 'sequences', seq)
+        for name in sorted(os.listdir(os.path.join(seq_dir, 'velodyne'))):
+            if not name.endswith('.bin'):
+                continue
+            if os.path.isfile(os.path.join(seq_dir, 'labels', name[:-4] + '.label')):
+                frames.append((seq, name[:-4]))
+            else:
+                unlabelled += 1
+    return frames, unlabelled
+
+
+@dataclass
+class GenerationSummary:
+    """What a run did; ``encoder_runs`` and ``prompts`` count the work of this run only."""
+    written: int
+    already_done: int
+    unlabelled: int
+    encoder_runs: int
+    prompts: int
+
+    def __str__(self) -> str:
+        return (f'pseudo-labels: {self.written} frames written, {self.already_done} already done, '
+                f'{self.unlabelled} without labels skipped ({self.prompts} prompts, '
+                f'{self.encoder_runs} image-encoder runs)')
+
+
+def run_pseudo_label_generation(root: str, checkpoint: str, model_type: str = 'vit_h',
+                                sequences: Optional[Sequence[str]] = None, device: Optional[str] = None,
+                                points_per_batch: int = 64, progress: bool = True) -> GenerationSummary:
+    """Write the pseudo-labels of every labelled frame not done yet (see the module docstring for the layout).
+
+    SAM is loaded only when a frame remains to be done, so a finished dataset costs a directory listing.
+
+    Args:
+        root: SemanticKITTI root holding ``sequences/``.
+        checkpoint: SAM checkpoint of ``model_type`` (e.g. ``sam_vit_h_4b8939.pth`` for 'vit_h').
+        sequences: sequence names; default: those of 00-10 present under ``root``.
+        device: 'cpu' or 'cuda'; default: 'cuda' when available.
+        points_per_batch: prompts decoded together.
+        progress: show a tqdm progress bar.
+    """
+    frames, unlabelled = list_frames(root, sequences)
+    todo = [(seq, frame) for seq, frame in frames
+            if not all(os.path.isfile(p) for p in pseudo_label_paths(root, seq, frame))]
+    summary = GenerationSummary(written=0, already_done=len(frames) - len(todo), unlabelled=unlabelled,
+                                encoder_runs=0, prompts=0)
+    if not todo:
+        return summary
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    generator = SamPseudoLabelGenerator(build_sam(model_type, checkpoint).to(device), points_per_batch)
+    lidar2img = {}
+    for seq, frame in tqdm(todo, desc='SAM pseudo-labels', unit='frame', disable=not progress):
+        if seq not in lidar2img:
+            lidar2img[seq] = lidar2img_from_calib(read_calib(os.path.join(root, 'sequences', seq, 'calib.txt')))
+        labels = generator.generate(*load_frame(root, seq, frame, lidar2img[seq]))
+        semantic_path, instance_path = pseudo_label_paths(root, seq, frame)
+        write_label_png(semantic_path, labels.semantic)
+        write_label_png(instance_path, labels.instance)
+        summary.written += 1
+        summary.prompts += labels.num_prompts
+    summary.encoder_runs = generator.encoder_runs
+    return summary
