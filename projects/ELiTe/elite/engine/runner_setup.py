@@ -36,12 +36,26 @@ def export_local_rank(args) -> None:
 
 
 def setup_runner_config(cfg: Config, amp: bool = False) -> Config:
-    """Make a config run on the machine at hand: gloo instead of nccl without a GPU; AMP only with one."""
-    if not torch.cuda.is_available():
-        if amp:
-            raise RuntimeError('--amp needs a GPU (mmengine\'s AmpOptimWrapper does not run on the CPU); '
-                               'drop --amp to train in float32 on the CPU')
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    """Make a config run on the machine at hand: nccl on GPUs, gloo on CPUs; AMP only with a GPU.
+
+    Distributed on CPUs: mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` and fails without a
+    GPU, so the gloo process group is started here from torchrun's environment (the runner then skips its
+    own) and DDP is told to use no device ids.
+    """
+    if torch.cuda.is_available():
+        return cfg
+    if amp:
+        raise RuntimeError('--amp needs a GPU (mmengine\'s AmpOptimWrapper does not run on the CPU); '
+                           'drop --amp to train in float32 on the CPU')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if cfg.get('launcher', 'none') != 'none':
+        import torch.distributed as dist
+        if cfg.launcher != 'pytorch':
+            raise RuntimeError(f'--launcher {cfg.launcher} needs GPUs here; on CPUs use torchrun with '
+                               '--launcher pytorch (tools/dist_train.sh)')
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
     return cfg
 
 
