@@ -4,10 +4,11 @@ from .crop import BottomCropImage
 from .formatting import PackPointImageInputs
 from .image_flip import FlipImageHorizontal
 from .loading import LoadCameraImage
+from .multiscan import MultiScanHardInstances
 from .normalize import NormalizePadImage
 from .projection import ProjectPointsToImage, project_to_image
 from .sam_pseudo_label import SAMPseudoLabel
 
 __all__ = ['LoadCameraImage', 'ProjectPointsToImage', 'project_to_image', 'BottomCropImage',
            'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs',
-           'SAMPseudoLabel']
+           'SAMPseudoLabel', 'MultiScanHardInstances']

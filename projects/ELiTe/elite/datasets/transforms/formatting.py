@@ -7,7 +7,8 @@ from mmdet3d.datasets.transforms import Pack3DDetInputs
 from mmdet3d.registry import TRANSFORMS
 
 from .image_label import IMAGE_LABEL
-from .projection import resolve_point2img_index
+from .point_attributes import pop_attribute
+from .projection import ORIGINAL, resolve_point2img_index
 
 _MMDET3D_META_KEYS = inspect.signature(Pack3DDetInputs.__init__).parameters['meta_keys'].default
 META_KEYS = tuple(_MMDET3D_META_KEYS) + tuple(
@@ -22,7 +23,8 @@ class PackPointImageInputs(Pack3DDetInputs):
     ``inputs`` gets ``points`` (N, C) and ``img`` (3, H, W); the data sample gets ``point2img_index``
     (M,) int64, positions in ``points`` of the points that have a pixel, and ``img_indices`` (M, 2) int64,
     their (row, col) in ``img``; with ``SAMPseudoLabel`` also ``img_seg_label`` (H, W) int64, the dense
-    image labels aligned with ``img``. Without ``ProjectPointsToImage`` it packs like its parent.
+    image labels aligned with ``img``; with ``MultiScanHardInstances`` also ``original_mask`` (N,) bool.
+    Without ``ProjectPointsToImage`` it packs like its parent.
     """
 
     def __init__(self, keys: tuple = ('points', 'img', 'pts_semantic_mask'),
@@ -33,11 +35,16 @@ class PackPointImageInputs(Pack3DDetInputs):
         has_correspondence = 'point2img_index' in results
         if has_correspondence:
             resolve_point2img_index(results)
+        original = None
+        if ORIGINAL in (getattr(results.get('points'), 'attribute_dims', None) or {}):
+            results['points'], original = pop_attribute(results['points'], ORIGINAL)
         packed = super().pack_single_results(results)
         sample = packed['data_samples']
         if has_correspondence:
             sample.point2img_index = torch.from_numpy(np.ascontiguousarray(results['point2img_index']))
             sample.img_indices = torch.from_numpy(np.ascontiguousarray(results['img_indices']))
+        if original is not None:
+            sample.original_mask = torch.from_numpy(original > 0)
         if IMAGE_LABEL in results:
             setattr(sample, IMAGE_LABEL, torch.from_numpy(np.ascontiguousarray(results[IMAGE_LABEL])).long())
         return packed

@@ -15,8 +15,10 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures.points import BasePoints
 
+from .point_attributes import MAX_EXACT_VALUE, append_attribute, pop_attribute
+
 POINT_INDEX = 'point_index'
-MAX_EXACT_INDEX = 2 ** 24  # float32 holds integers exactly up to here
+ORIGINAL = 'is_original'  # 1 for the scan's own points, 0 for those MultiScanHardInstances gathered
 
 
 def project_to_image(xyz: np.ndarray, lidar2img: np.ndarray, img_hw: Tuple[int, int]
@@ -49,20 +51,14 @@ def resolve_point2img_index(results: dict) -> None:
     A point dropped by an augmentation loses its pixel; a point duplicated (sampling with replacement)
     keeps it at every copy.
     """
-    points: BasePoints = results['points']
-    dims = dict(points.attribute_dims or {})
-    col = dims.pop(POINT_INDEX)
-    tensor = points.tensor
-    ids = tensor[:, col].numpy().astype(np.int64)
+    results['points'], ids = pop_attribute(results['points'], POINT_INDEX)
+    ids = ids.astype(np.int64)
     num_original = int(max(ids.max(initial=-1), results['point2img_index'].max(initial=-1))) + 1
     pixel_of_id = np.full((num_original, 2), -1, dtype=np.int64)
     pixel_of_id[results['point2img_index']] = results['img_indices']
     has_pixel = pixel_of_id[ids, 0] >= 0
     results['point2img_index'] = np.flatnonzero(has_pixel).astype(np.int64)
     results['img_indices'] = pixel_of_id[ids[has_pixel]]
-    keep_cols = [i for i in range(tensor.shape[1]) if i != col]
-    dims = {k: (v - 1 if v > col else v) for k, v in dims.items()}
-    results['points'] = type(points)(tensor[:, keep_cols], points_dim=len(keep_cols), attribute_dims=dims or None)
 
 
 @TRANSFORMS.register_module()
@@ -76,19 +72,16 @@ class ProjectPointsToImage(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         points: BasePoints = results['points']
-        if POINT_INDEX in (points.attribute_dims or {}):
-            raise RuntimeError('ProjectPointsToImage appears twice in the pipeline')
         num_points = len(points)
-        if num_points >= MAX_EXACT_INDEX:
-            raise ValueError(f'{results.get("lidar_path")}: {num_points} points; at most {MAX_EXACT_INDEX} '
+        if num_points >= MAX_EXACT_VALUE:
+            raise ValueError(f'{results.get("lidar_path")}: {num_points} points; at most {MAX_EXACT_VALUE} '
                              'can carry an exact index')
         img_hw = tuple(results.get('img_shape') or results['img'].shape[:2])
         point2img_index, img_indices = project_to_image(points.coord.numpy(), results['lidar2img'], img_hw)
-        dims = dict(points.attribute_dims or {})
-        dims[POINT_INDEX] = points.tensor.shape[1]
-        ids = np.arange(num_points, dtype=np.float32)[:, None]
-        tensor = np.concatenate([points.tensor.numpy(), ids], axis=1)
-        results['points'] = type(points)(tensor, points_dim=tensor.shape[1], attribute_dims=dims)
+        if ORIGINAL in (points.attribute_dims or {}):  # points gathered from other scans have no pixel here
+            keep = points.tensor[:, points.attribute_dims[ORIGINAL]].numpy()[point2img_index] > 0
+            point2img_index, img_indices = point2img_index[keep], img_indices[keep]
+        results['points'] = append_attribute(points, POINT_INDEX, np.arange(num_points))
         results['point2img_index'] = point2img_index
         results['img_indices'] = img_indices
         return results

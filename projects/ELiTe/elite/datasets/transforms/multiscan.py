@@ -1,0 +1,120 @@
+"""M2SKD's multi-scan input: hard-class instances of the previous scans, aligned and appended to this one.
+
+For the current scan, the points of instances of hard classes (bicycle, motorcycle, truck, other-vehicle,
+person, bicyclist, motorcyclist by default) are gathered from the previous K scans of the sequence by
+(class, instance id) (ids are the high 16 bits of the ``.label`` files), moved into the current LiDAR frame
+with the poses (``poses.txt``) and the calibration (``Tr``), optionally re-centred on the instance's current
+centroid (for moving objects), and appended. ``original_mask`` marks the scan's own points: the student
+sees only those, the multi-scan teacher all, and only they are ever scored.
+"""
+import os
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet3d.datasets import SemanticKittiDataset
+from mmdet3d.registry import TRANSFORMS
+
+from ..kitti_files import read_calib, read_label, read_poses, read_scan
+from .point_attributes import append_attribute
+from .projection import ORIGINAL
+
+HARD_CLASSES = ('bicycle', 'motorcycle', 'truck', 'bus', 'person', 'bicyclist', 'motorcyclist')  # 'bus' is
+# mmdet3d's name of SemanticKITTI's other-vehicle class
+
+
+def lidar_poses(seq_dir: str) -> np.ndarray:
+    """(F, 4, 4) LiDAR-to-world poses of a sequence: ``inv(Tr) @ pose @ Tr`` (poses.txt is in camera 0)."""
+    tr = read_calib(os.path.join(seq_dir, 'calib.txt'))['Tr']
+    return np.linalg.inv(tr) @ read_poses(os.path.join(seq_dir, 'poses.txt')) @ tr
+
+
+@TRANSFORMS.register_module()
+class MultiScanHardInstances(BaseTransform):
+    """Append the current scan's hard-class instances as seen in the previous ``num_scans`` scans.
+
+    Args:
+        num_scans: previous scans to gather from (frames before the sequence start are skipped).
+        hard_classes: class names (mmdet3d's SemanticKITTI spelling) whose instances are gathered.
+        align: ``'pose'`` (ego motion only) or ``'centroid'`` (also move each instance's gathered points so
+            their centroid is the instance's current one, for moving objects).
+
+    Required keys: ``points``, ``lidar_path``, ``pts_semantic_mask`` (training ids), ``pts_semantic_mask_path``,
+    ``seg_label_mapping``. Added / extended: ``points`` (with the attribute column ``is_original``, turned
+    into the data sample's ``original_mask`` by the packer), ``pts_semantic_mask``, ``pts_instance_mask`` (raw
+    instance ids). Must run before ``ProjectPointsToImage`` and any augmentation.
+    """
+
+    def __init__(self, num_scans: int = 4, hard_classes: Sequence[str] = HARD_CLASSES, align: str = 'pose') -> None:
+        if align not in ('pose', 'centroid'):
+            raise ValueError(f"align must be 'pose' or 'centroid', got {align!r}")
+        classes = SemanticKittiDataset.METAINFO['classes']
+        unknown = [c for c in hard_classes if c not in classes]
+        if unknown:
+            raise ValueError(f'unknown hard classes {unknown}; choose from {classes}')
+        self.num_scans = num_scans
+        self.hard_ids = np.array([classes.index(c) for c in hard_classes])
+        self.align = align
+        self._poses: Dict[str, np.ndarray] = {}
+
+    def _frame_files(self, lidar_path: str, frame: int) -> Tuple[str, str]:
+        velodyne = os.path.dirname(lidar_path)
+        name = f'{frame:06d}'
+        return (os.path.join(velodyne, name + '.bin'),
+                os.path.join(os.path.dirname(velodyne), 'labels', name + '.label'))
+
+    def transform(self, results: dict) -> dict:
+        if 'point2img_index' in results:
+            raise RuntimeError('MultiScanHardInstances must come before ProjectPointsToImage')
+        points = results['points']
+        lidar_path = results['lidar_path']
+        seq_dir = os.path.dirname(os.path.dirname(lidar_path))
+        frame = int(os.path.splitext(os.path.basename(lidar_path))[0])
+        mapping = np.asarray(results['seg_label_mapping'])
+        semantic = np.asarray(results['pts_semantic_mask'])
+        _, instance = read_label(results['pts_semantic_mask_path'], len(points))
+        wanted = np.isin(semantic, self.hard_ids) & (instance > 0)
+        keys = set(zip(semantic[wanted].tolist(), instance[wanted].tolist()))
+        packed_keys = np.array([s * 65536 + i for s, i in keys], dtype=np.int64)
+
+        if seq_dir not in self._poses:
+            self._poses[seq_dir] = lidar_poses(seq_dir)
+        poses = self._poses[seq_dir]
+        world_to_current = np.linalg.inv(poses[frame])
+        extra_points, extra_sem, extra_inst = [], [], []
+        for previous in range(frame - 1, max(frame - self.num_scans, 0) - 1, -1):
+            if not keys:
+                break
+            scan_path, label_path = self._frame_files(lidar_path, previous)
+            if not os.path.isfile(scan_path):
+                continue
+            scan = read_scan(scan_path)
+            raw_sem, raw_inst = read_label(label_path, len(scan))
+            known = raw_sem < len(mapping)  # ids outside the map are not SemanticKITTI classes: ignored
+            sem = np.where(known, mapping[np.where(known, raw_sem, 0)], mapping[0])
+            take = np.isin(sem.astype(np.int64) * 65536 + raw_inst, packed_keys)
+            if not take.any():
+                continue
+            moved = scan[take].copy()
+            transform = world_to_current @ poses[previous]
+            moved[:, :3] = moved[:, :3] @ transform[:3, :3].T + transform[:3, 3]
+            extra_points.append(moved)
+            extra_sem.append(sem[take])
+            extra_inst.append(raw_inst[take])
+        if extra_points:
+            extra = np.concatenate(extra_points)
+            extra_sem, extra_inst = np.concatenate(extra_sem), np.concatenate(extra_inst)
+            if self.align == 'centroid':
+                for s, i in keys:
+                    mine, theirs = (semantic == s) & (instance == i), (extra_sem == s) & (extra_inst == i)
+                    if theirs.any():
+                        extra[theirs, :3] += points.coord.numpy()[mine].mean(0) - extra[theirs, :3].mean(0)
+        else:
+            extra = np.zeros((0, points.shape[1]), np.float32)
+            extra_sem, extra_inst = np.zeros(0, semantic.dtype), np.zeros(0, np.uint16)
+        tensor = np.concatenate([points.tensor.numpy(), extra[:, :points.shape[1]].astype(np.float32)])
+        # the flag rides along as a point attribute, so later sampling or shuffling keeps it aligned
+        results['points'] = append_attribute(points.new_point(tensor), ORIGINAL, np.arange(len(tensor)) < len(points))
+        results['pts_semantic_mask'] = np.concatenate([semantic, extra_sem.astype(semantic.dtype)])
+        results['pts_instance_mask'] = np.concatenate([instance, extra_inst]).astype(np.int64)
+        return results

@@ -1,0 +1,89 @@
+"""MultiScanHardInstances on a constructed moving sequence: gathered instances land where they are now."""
+import os
+
+import numpy as np
+import pytest
+from mmdet3d.datasets.transforms import LoadAnnotations3D, LoadPointsFromFile, PointSample, PointSegClassMapping
+
+from elite.datasets.kitti_files import write_calib, write_label, write_poses, write_scan
+from elite.datasets.semantickitti_labels import LABELS_MAP
+from elite.datasets.synthetic import KITTI_CALIB, ego_pose_cam0
+from elite.datasets.transforms import MultiScanHardInstances, PackPointImageInputs
+
+TRUCK, PERSON, ROAD = 18, 30, 40  # raw ids; truck and person are hard classes, road is not
+GRID = np.stack(np.meshgrid(np.linspace(0, 2, 5), np.linspace(0, 1, 3), np.linspace(0, 1, 3)), -1).reshape(-1, 3)
+
+
+def world_points(frame):
+    """A parked truck (instance 7), a person walking +0.5 m per frame along x (instance 300), road."""
+    truck = GRID + [10.0, 3.0, -1.0]
+    person = GRID * [0.3, 0.3, 1.0] + [5.0 + 0.5 * frame, -2.0, -1.0]
+    road = np.stack([np.linspace(0, 20, 20), np.zeros(20), np.full(20, -1.7)], 1)
+    xyz = np.concatenate([truck, person, road])
+    sem = np.array([TRUCK] * len(GRID) + [PERSON] * len(GRID) + [ROAD] * 20)
+    inst = np.array([7] * len(GRID) + [300] * len(GRID) + [0] * 20)
+    return xyz, sem, inst
+
+
+@pytest.fixture
+def moving_sequence(tmp_path):
+    seq = tmp_path / 'sequences' / '00'
+    for sub in ('velodyne', 'labels'):
+        (seq / sub).mkdir(parents=True)
+    write_calib(str(seq / 'calib.txt'), KITTI_CALIB)
+    write_poses(str(seq / 'poses.txt'), np.stack([ego_pose_cam0(f, KITTI_CALIB['Tr']) for f in range(3)]))
+    for frame in range(3):  # the ego drives +1 m per frame: LiDAR coordinates = world - (frame, 0, 0)
+        xyz, sem, inst = world_points(frame)
+        write_scan(str(seq / 'velodyne' / f'{frame:06d}.bin'), np.c_[xyz - [frame, 0, 0], np.full(len(xyz), 0.5)])
+        write_label(str(seq / 'labels' / f'{frame:06d}.label'), sem, inst)
+    return seq
+
+
+def load(seq, frame):
+    mapping = np.full(260, 19)
+    for raw, train_id in LABELS_MAP.items():
+        mapping[raw] = train_id
+    lidar_path = str(seq / 'velodyne' / f'{frame:06d}.bin')
+    results = dict(lidar_path=lidar_path, lidar_points=dict(lidar_path=lidar_path),
+                   pts_semantic_mask_path=str(seq / 'labels' / f'{frame:06d}.label'), seg_label_mapping=mapping)
+    results = LoadPointsFromFile(coord_type='LIDAR', load_dim=4, use_dim=4)(results)
+    results = LoadAnnotations3D(with_bbox_3d=False, with_label_3d=False, with_seg_3d=True, seg_3d_dtype='np.int32',
+                                seg_offset=2 ** 16, dataset_type='semantickitti')(results)
+    return PointSegClassMapping()(results)
+
+
+@pytest.mark.parametrize('align', ['pose', 'centroid'])
+def test_gathered_instances_land_on_the_current_instance(moving_sequence, align):
+    results = MultiScanHardInstances(num_scans=4, align=align)(load(moving_sequence, 2))
+    n = 2 * len(GRID) + 20
+    packed = PackPointImageInputs(keys=['points', 'pts_semantic_mask', 'pts_instance_mask'])(results)
+    sample, points = packed['data_samples'], packed['inputs']['points'].numpy()
+    original = sample.original_mask.numpy()
+    assert points.shape == (n + 2 * 2 * len(GRID), 4)  # truck and person from frames 1 and 0, no road
+    assert original[:n].all() and not original[n:].any()
+    current, _, _ = world_points(2)
+    instance = sample.gt_pts_seg.pts_instance_mask.numpy()
+    truck_now = current[:len(GRID)] - [2, 0, 0]
+    for previous in range(2):  # the parked truck: the ego motion alone puts it back in place
+        block = points[n + previous * 2 * len(GRID):][:len(GRID), :3]
+        np.testing.assert_allclose(block, truck_now, atol=1e-3)
+    person_now = points[:n][instance[:n] == 300, :3]
+    person_then = points[n:][instance[n:] == 300, :3]
+    if align == 'pose':  # the person walked: ego motion alone leaves its old positions behind
+        assert np.abs(person_then.mean(0) - person_now.mean(0))[0] > 0.4
+    else:
+        np.testing.assert_allclose(person_then.mean(0), person_now.mean(0), atol=1e-4)
+
+
+def test_first_frame_and_augmentation_keep_the_mask(moving_sequence):
+    first = MultiScanHardInstances()(load(moving_sequence, 0))
+    assert len(first['points']) == 2 * len(GRID) + 20  # nothing before the sequence start
+    results = MultiScanHardInstances()(load(moving_sequence, 2))
+    np.random.seed(0)
+    results = PointSample(num_points=100)(results)  # reorders and drops points: the flag follows them
+    packed = PackPointImageInputs(keys=['points', 'pts_semantic_mask', 'pts_instance_mask'])(results)
+    points, sample = packed['inputs']['points'].numpy(), packed['data_samples']
+    original = sample.original_mask.numpy()
+    # original scan points are at frame 2's LiDAR positions; gathered road points do not exist
+    road = sample.gt_pts_seg.pts_semantic_mask.numpy() == 8
+    assert original[road].all() and len(points) == 100 and (~original).any()
