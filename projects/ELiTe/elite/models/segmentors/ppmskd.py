@@ -132,6 +132,11 @@ class PPMSKD(PointVoxelSegmentor):
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         stage_features = self.extract_feat(batch_inputs_dict)
         main_logits = self.decode_head(stage_features)
+        return self.ppmskd_losses(batch_inputs_dict, batch_data_samples, stage_features, main_logits)
+
+    def ppmskd_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, stage_features: List[Tensor],
+                      main_logits: Tensor) -> Dict[str, Tensor]:
+        """All PPMSKD losses given the student's stage features and logits (reused by ELiTeM2SKD)."""
         losses = self.decode_head.loss_by_feat(main_logits, batch_data_samples)
         labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
         point_index, img_indices = self.correspondence(batch_inputs_dict, batch_data_samples)

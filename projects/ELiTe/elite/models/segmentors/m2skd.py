@@ -1,0 +1,187 @@
+"""M2SKD: multi-scan to single-scan knowledge distillation (ELITE.md section 8).
+
+The batch holds fused scans (``MultiScanHardInstances``: the scan plus hard-class instances gathered from
+the previous scans) and ``original_mask``. The student sees only the original points; the teacher, the
+student network itself by default (shared weights) or a separate copy, sees the fused scan and is also
+trained on it (``loss_multiscan_seg``). The student learns from the teacher at the original points:
+
+- ``loss_feat_kd``: mean squared error between the stage features;
+- ``loss_logit_kd``: KL between the temperature-softened class distributions, times T^2 (T about 3.3);
+- ``loss_affinity_kd``: per hard-class instance, the cosine-similarity matrix among its points' features,
+  L1 between teacher and student;
+
+the teacher's side is detached in all three. Inference uses the single-scan student only.
+"""
+import copy
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmdet3d.datasets import SemanticKittiDataset
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import PointData
+from mmdet3d.structures.det3d_data_sample import SampleList
+from torch import Tensor
+
+from ...datasets.transforms.multiscan import HARD_CLASSES
+from .point_segmentor import PointVoxelSegmentor
+from .ppmskd import PPMSKD
+
+
+def affinity_loss(student: Tensor, teacher: Tensor, groups: List[Tensor]) -> Tensor:
+    """Mean over groups of the mean |cos-sim matrix of the student - that of the teacher| among a group's rows.
+
+    student / teacher: (N, C) features of the same points; groups: index tensors, one per instance.
+    """
+    losses = []
+    for index in groups:
+        s = F.normalize(student[index], dim=1)
+        t = F.normalize(teacher[index], dim=1)
+        losses.append((s @ s.t() - t @ t.t()).abs().mean())
+    return torch.stack(losses).mean() if losses else student.sum() * 0
+
+
+class MultiScanDistillation:
+    """The M2SKD losses, shared by :class:`M2SKD` and :class:`ELiTeM2SKD` (set up by ``_init_multiscan``)."""
+
+    def _init_multiscan(self, multiscan_teacher: str, multiscan_weights: Optional[Dict[str, float]],
+                        temperature: float, hard_classes: Sequence[str], max_instance_points: int) -> None:
+        if multiscan_teacher not in ('shared', 'separate', 'frozen'):
+            raise ValueError(f"multiscan_teacher must be 'shared', 'separate' or 'frozen', got {multiscan_teacher!r}")
+        self.multiscan_teacher = multiscan_teacher
+        if multiscan_teacher != 'shared':
+            self.multiscan_backbone = copy.deepcopy(self.backbone)
+            self.multiscan_head = copy.deepcopy(self.decode_head)
+            if multiscan_teacher == 'frozen':  # load its weights with load_from / init_cfg; it never trains
+                self.multiscan_backbone.requires_grad_(False)
+                self.multiscan_head.requires_grad_(False)
+        self.multiscan_weights = dict(seg=1.0, feat=1.0, logit=1.0, affinity=1.0)
+        self.multiscan_weights.update(multiscan_weights or {})
+        self.temperature = temperature
+        classes = SemanticKittiDataset.METAINFO['classes']
+        self.hard_class_ids = torch.tensor([classes.index(c) for c in hard_classes])
+        self.max_instance_points = max_instance_points
+
+    def predict(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> SampleList:
+        """The single-scan student; on fused scans only the original points are predicted (and scored)."""
+        if 'original_mask' in batch_data_samples[0]:
+            batch_inputs_dict = self.split_inputs(batch_inputs_dict, batch_data_samples)
+            batch_data_samples = single_scan_samples(batch_data_samples)
+        return super().predict(batch_inputs_dict, batch_data_samples)
+
+    def multiscan_networks(self):
+        if self.multiscan_teacher == 'shared':
+            return self.backbone, self.decode_head
+        return self.multiscan_backbone, self.multiscan_head
+
+    def split_inputs(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict:
+        """The student's single-scan inputs (original points, voxelised alike) out of the fused batch."""
+        points = [p[s.original_mask] for p, s in zip(batch_inputs_dict['points'], batch_data_samples)]
+        single = dict(batch_inputs_dict, points=points)
+        single['voxels'] = self.data_preprocessor.voxelize(points, batch_data_samples)
+        return single
+
+    def instance_groups(self, batch_data_samples: SampleList) -> List[Tensor]:
+        """Index groups (into the concatenated original points) of each hard-class instance."""
+        groups, offset = [], 0
+        generator = torch.Generator().manual_seed(0)
+        for sample in batch_data_samples:
+            mask = sample.original_mask
+            semantic = sample.gt_pts_seg.pts_semantic_mask[mask]
+            instance = sample.gt_pts_seg.pts_instance_mask[mask]
+            hard = torch.isin(semantic, self.hard_class_ids.to(semantic.device)) & (instance > 0)
+            key = semantic.long() * 65536 + instance.long()
+            for value in torch.unique(key[hard]):
+                index = (key == value).nonzero()[:, 0]
+                if len(index) < 2:
+                    continue
+                if len(index) > self.max_instance_points:
+                    index = index[torch.randperm(len(index), generator=generator)[:self.max_instance_points].to(index.device)]
+                groups.append(index + offset)
+            offset += int(mask.sum())
+        return groups
+
+    def multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
+                         student_features: List[Tensor], student_logits: Tensor) -> Dict[str, Tensor]:
+        backbone, head = self.multiscan_networks()
+        teacher_features = backbone(batch_inputs_dict['voxels'])
+        teacher_logits = head(teacher_features)
+        original = torch.cat([s.original_mask for s in batch_data_samples])
+        w, temperature = self.multiscan_weights, self.temperature
+        losses = {}
+        if self.multiscan_teacher != 'frozen':
+            seg = head.loss_by_feat(teacher_logits, batch_data_samples)
+            losses['loss_multiscan_seg'] = w['seg'] * sum(seg.values())
+        target_features = [f[original].detach() for f in teacher_features]
+        target_logits = teacher_logits[original].detach()
+        losses['loss_feat_kd'] = w['feat'] * torch.stack(
+            [F.mse_loss(s, t) for s, t in zip(student_features, target_features)]).mean()
+        losses['loss_logit_kd'] = w['logit'] * temperature ** 2 * F.kl_div(
+            F.log_softmax(student_logits / temperature, dim=1), F.softmax(target_logits / temperature, dim=1),
+            reduction='batchmean')
+        losses['loss_affinity_kd'] = w['affinity'] * affinity_loss(
+            torch.cat(student_features, 1), torch.cat(target_features, 1), self.instance_groups(batch_data_samples))
+        return losses
+
+
+def single_scan_samples(batch_data_samples: SampleList) -> SampleList:
+    """Data samples restricted to the original points (labels, and pixels re-indexed to those points)."""
+    singles = []
+    for sample in batch_data_samples:
+        single = sample.clone()  # shallow: the fields below are replaced, never modified in place
+        mask = sample.original_mask
+        single.gt_pts_seg = PointData(**{k: v[mask] for k, v in sample.gt_pts_seg.items()})
+        if 'point2img_index' in sample:
+            position = torch.cumsum(mask.long(), 0) - 1  # position of each original point among the originals
+            single.point2img_index = position[sample.point2img_index]
+        singles.append(single)
+    return singles
+
+
+@MODELS.register_module()
+class M2SKD(MultiScanDistillation, PointVoxelSegmentor):
+    """The student trained on single scans with a multi-scan teacher (see the module docstring).
+
+    Args (besides :class:`PointVoxelSegmentor`'s):
+        multiscan_teacher: ``'shared'`` (the student's own weights on the fused scan, default),
+            ``'separate'`` (a trained copy) or ``'frozen'`` (a fixed copy, e.g. from ``load_from``).
+        multiscan_weights: ``seg``, ``feat``, ``logit``, ``affinity`` (all 1 by default).
+        temperature: logit softening (about 3.3).
+        hard_classes: classes whose instances give the affinity loss (mmdet3d's names).
+        max_instance_points: points per instance in the affinity matrices (random subset beyond).
+    """
+
+    def __init__(self, multiscan_teacher: str = 'shared', multiscan_weights: Optional[Dict[str, float]] = None,
+                 temperature: float = 3.3, hard_classes: Sequence[str] = HARD_CLASSES,
+                 max_instance_points: int = 256, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._init_multiscan(multiscan_teacher, multiscan_weights, temperature, hard_classes, max_instance_points)
+
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        single_inputs = self.split_inputs(batch_inputs_dict, batch_data_samples)
+        single_samples = single_scan_samples(batch_data_samples)
+        features = self.extract_feat(single_inputs)
+        logits = self.decode_head(features)
+        losses = self.decode_head.loss_by_feat(logits, single_samples)
+        losses.update(self.multiscan_losses(batch_inputs_dict, batch_data_samples, features, logits))
+        return losses
+
+
+@MODELS.register_module()
+class ELiTeM2SKD(MultiScanDistillation, PPMSKD):
+    """PPMSKD (image teacher) and M2SKD (multi-scan teacher) on one student at once; args of both."""
+
+    def __init__(self, multiscan_teacher: str = 'shared', multiscan_weights: Optional[Dict[str, float]] = None,
+                 temperature: float = 3.3, hard_classes: Sequence[str] = HARD_CLASSES,
+                 max_instance_points: int = 256, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._init_multiscan(multiscan_teacher, multiscan_weights, temperature, hard_classes, max_instance_points)
+
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        single_inputs = self.split_inputs(batch_inputs_dict, batch_data_samples)
+        single_samples = single_scan_samples(batch_data_samples)
+        features = self.extract_feat(single_inputs)
+        logits = self.decode_head(features)
+        losses = self.ppmskd_losses(single_inputs, single_samples, features, logits)
+        losses.update(self.multiscan_losses(batch_inputs_dict, batch_data_samples, features, logits))
+        return losses

@@ -1,0 +1,62 @@
+"""M2SKD: the affinity loss by hand, the losses on fused synthetic scans, single-scan inference."""
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmdet3d.registry import DATASETS, MODELS
+
+from elite.models.segmentors.m2skd import affinity_loss
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_affinity_loss_by_hand_and_zero_when_teacher_and_student_agree():
+    student = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [3.0, 0.0]])
+    teacher = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.0, 1.0]])
+    groups = [torch.tensor([0, 1]), torch.tensor([2, 3])]
+    # group 0: student cos = [[1, 0], [0, 1]], teacher (parallel rows) all 1 -> mean |diff| = 2/4;
+    # group 1: student cos(s2, s3) = 1/sqrt(2), teacher rows parallel (cos 1) -> mean |diff| = 2 (1 - 0.7071) / 4
+    expected = (0.5 + 2 * (1 - 1 / np.sqrt(2)) / 4) / 2
+    torch.testing.assert_close(affinity_loss(student, teacher, groups), torch.tensor(expected, dtype=torch.float32))
+    assert affinity_loss(student, 2 * student, groups) == 0  # cosines ignore scale
+    assert affinity_loss(student, teacher, []) == 0
+
+
+def build(config, root):
+    cfg = Config.fromfile(os.path.join(REPO, config))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).train()
+    dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=root))
+    np.random.seed(0)
+    return model, dataset
+
+
+def test_m2skd_losses_on_fused_scans_and_single_scan_prediction(synthetic_root):
+    model, dataset = build('configs/m2skd_demo.py', synthetic_root)
+    batch = model.data_preprocessor(pseudo_collate([dataset[1]]), training=True)
+    sample = batch['data_samples'][0]
+    assert (~sample.original_mask).any()  # frame 1 gathered instances from frame 0
+    assert len(model.instance_groups(batch['data_samples'])) > 0
+    losses = model(**batch, mode='loss')
+    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'loss_multiscan_seg', 'loss_feat_kd', 'loss_logit_kd',
+                           'loss_affinity_kd'}
+    assert all(torch.isfinite(v) and v >= 0 for v in losses.values())
+    sum(losses.values()).backward()
+    model.eval()
+    with torch.no_grad():
+        out = model.predict(batch['inputs'], batch['data_samples'])[0]
+    assert len(out.pred_pts_seg.pts_semantic_mask) == int(sample.original_mask.sum())
+
+
+def test_elite_and_m2skd_at_once(synthetic_root):
+    model, dataset = build('configs/elite_m2skd_demo.py', synthetic_root)
+    batch = model.data_preprocessor(pseudo_collate([dataset[1], dataset[0]]), training=True)
+    sample = batch['data_samples'][0]
+    # pixels belong to original points only, and are re-indexed to the single scan by the model
+    assert sample.original_mask[sample.point2img_index].all()
+    losses = model(**batch, mode='loss')
+    assert {'loss_kd_stage0', 'loss_patch_fused', 'loss_orth', 'loss_logit_kd', 'loss_affinity_kd'} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
