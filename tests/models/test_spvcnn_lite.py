@@ -107,3 +107,15 @@ def test_voxel_level_point_branch_equals_2dpass_per_point_computation():
         fused = torch.cat([branch.layer_in(features), context], dim=1)
         per_point = scatter_mean(branch.layer_out(fused[point2prev]), prev2next[point2prev], 2)
     torch.testing.assert_close(ours, per_point)
+
+
+def test_head_without_concatenation_equals_the_concatenated_classifier():
+    from elite.models.decode_heads import SPVCNNLiteHead
+    torch.manual_seed(0)
+    head = SPVCNNLiteHead()
+    features = [torch.randn(50, 64, requires_grad=True) for _ in range(4)]
+    ours, reference = head(features), head.conv_seg(torch.cat(features, 1))
+    torch.testing.assert_close(ours, reference)
+    params = features + list(head.parameters())
+    for a, b in zip(torch.autograd.grad(ours.sum(), params), torch.autograd.grad(reference.sum(), params)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

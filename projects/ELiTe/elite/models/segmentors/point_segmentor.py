@@ -3,6 +3,7 @@ from typing import Dict, List
 
 from mmdet3d.models.segmentors import EncoderDecoder3D
 from mmdet3d.registry import MODELS
+from mmdet3d.structures import PointData
 from mmdet3d.structures.det3d_data_sample import OptSampleList, SampleList
 from torch import Tensor
 
@@ -25,8 +26,12 @@ class PointVoxelSegmentor(EncoderDecoder3D):
     def predict(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> SampleList:
         logits = self.decode_head(self.extract_feat(batch_inputs_dict))
         counts = [len(p) for p in batch_inputs_dict['points']]
-        per_sample = [chunk.transpose(0, 1) for chunk in logits.split(counts)]
-        return self.postprocess_result(per_sample, batch_data_samples)
+        for sample, chunk in zip(batch_data_samples, logits.split(counts)):
+            # what EncoderDecoder3D.postprocess_result sets, with the argmax taken on the contiguous (N, C)
+            # logits rather than their (C, N) transpose (several times faster on 120,000 points)
+            sample.set_data(dict(pts_seg_logits=PointData(pts_seg_logits=chunk.t()),
+                                 pred_pts_seg=PointData(pts_semantic_mask=chunk.argmax(dim=1))))
+        return batch_data_samples
 
     def _forward(self, batch_inputs_dict: Dict, batch_data_samples: OptSampleList = None) -> Tensor:
         return self.decode_head(self.extract_feat(batch_inputs_dict))
