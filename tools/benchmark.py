@@ -13,6 +13,9 @@
         {"cut_ms", "full_ms", "speedup", "cut_peak_mb", "full_peak_mb", ...}: the teacher's forward + backward
         with token cut vs without on a 1024 x 320 crop (target speedup: at least 6), and "train_step": one
         distillation training step split into student / teacher / decoders forward and the backward.
+    python tools/benchmark.py pseudo-labels [--images N] [--model-type vit_b]
+        SAM-PLG on full-size synthetic frames with random SAM weights: prompts per second, seconds per image,
+        prompts per image and image-encoder runs (one per image).
 """
 import argparse
 import json
@@ -43,6 +46,9 @@ def main(argv=None) -> int:
     teacher.add_argument('--repeats', type=int, default=2)
     teacher.add_argument('--no-step-split', action='store_true', help='skip the training-step split')
     teacher.add_argument('--data-root', default='data/benchmark_kitti')
+    plg = sub.add_parser('pseudo-labels', help='time SAM pseudo-label generation')
+    plg.add_argument('--images', type=int, default=1)
+    plg.add_argument('--model-type', default='vit_b')
     args = parser.parse_args(argv)
 
     if args.command == 'data':
@@ -56,6 +62,9 @@ def main(argv=None) -> int:
         result = teacher_report(args.config, repeats=args.repeats)
         if not args.no_step_split:
             result['train_step'] = training_step_split(args.config, args.data_root, repeats=args.repeats)
+    elif args.command == 'pseudo-labels':
+        from elite.benchmark.pseudo_labels import pseudo_label_speed
+        result = pseudo_label_speed(images=args.images, model_type=args.model_type)
     else:
         from elite.benchmark.model_stats import latency_report
         compare = None if args.compare == 'none' else args.compare

@@ -1,7 +1,8 @@
 """Write SAM pseudo-labels (ELITE.md section 5) for the labelled camera frames of a SemanticKITTI root.
 
     python tools/generate_pseudo_labels.py --root data/semantickitti --checkpoint sam_vit_h_4b8939.pth \
-        [--model-type vit_h] [--sequences 00 01 ...] [--device cpu|cuda] [--points-per-batch 64]
+        [--model-type vit_h] [--sequences 00 01 ...] [--device cpu|cuda] [--points-per-batch 64] \
+        [--downsample nearest|keep_labelled]
 
 Writes sequences/XX/image_2_pseudo/{semantic,instance}/NNNNNN.png (16-bit PNGs, raw SemanticKITTI ids; see
 elite/pseudo_labels/writer.py). Frames already done are skipped, so an interrupted run resumes where it stopped.
@@ -12,7 +13,7 @@ import sys
 import torch
 
 from elite.datasets.kitti_files import KittiFormatError
-from elite.pseudo_labels import SAM_MODEL_TYPES, SamCheckpointError, run_pseudo_label_generation
+from elite.pseudo_labels import DOWNSAMPLE_MODES, SAM_MODEL_TYPES, SamCheckpointError, run_pseudo_label_generation
 
 
 def main(argv=None) -> int:
@@ -25,6 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when available')
     parser.add_argument('--points-per-batch', type=int, default=64,
                         help='prompts decoded together (default: 64; lower it if memory runs out)')
+    parser.add_argument('--downsample', choices=DOWNSAMPLE_MODES, default='nearest',
+                        help="labels to SAM's 256 x 256 prompt grid: 'nearest' (the paper's; about 700 prompts per "
+                             "KITTI frame) or 'keep_labelled' (every cell with a labelled pixel; about 12x more)")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -33,7 +37,8 @@ def main(argv=None) -> int:
         parser.error('--points-per-batch must be at least 1')
     try:
         summary = run_pseudo_label_generation(args.root, args.checkpoint, args.model_type, args.sequences,
-                                              args.device, args.points_per_batch, progress=not args.no_progress)
+                                              args.device, args.points_per_batch, args.downsample,
+                                              progress=not args.no_progress)
     except (SamCheckpointError, KittiFormatError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

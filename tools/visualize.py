@@ -5,6 +5,8 @@
         top: bird's-eye view of the predictions | the ground truth (if the scan is labelled);
         bottom: the predictions projected onto the camera-2 image. SUBMISSION_DIR is the submission_dir
         given to SemanticKittiMetric.
+    python tools/visualize.py pseudo-labels --root DATA_ROOT --sequence 08 --frame 000000 --out out.png
+        the camera image, its sparse projected LiDAR labels and its dense SAM pseudo-labels, stacked.
 """
 import argparse
 import os
@@ -18,6 +20,7 @@ from elite.datasets.kitti_files import (KittiFormatError, lidar2img_from_calib, 
 from elite.datasets.semantickitti_labels import PALETTE, raw_to_train
 from elite.datasets.transforms import project_to_image
 from elite.evaluation.semantickitti_metric import prediction_path, read_prediction
+from elite.pseudo_labels.writer import load_frame, pseudo_label_paths, read_label_png
 from elite.visualization import draw_points_on_image
 from elite.visualization.bev import add_title, draw_bev, label_colors, side_by_side
 
@@ -56,6 +59,28 @@ def predictions_figure(root: str, pred_dir: str, sequence: str, frame: str, exte
     return np.concatenate([top, add_title(overlay, 'prediction on camera 2')], axis=0)
 
 
+def label_image(raw: np.ndarray, source: str) -> np.ndarray:
+    """(H, W) raw SemanticKITTI ids -> RGB in the SemanticKITTI palette; unlabelled (0) pixels black."""
+    train = raw_to_train(raw, source=source)
+    img = label_colors(train.ravel(), PALETTE).reshape(*raw.shape, 3)
+    img[raw == 0] = 0
+    return img
+
+
+def pseudo_labels_figure(root: str, sequence: str, frame: str) -> np.ndarray:
+    """The RGB figure: the camera image, its sparse projected LiDAR labels and its dense SAM pseudo-labels."""
+    seq_dir = os.path.join(root, 'sequences', sequence)
+    lidar2img = lidar2img_from_calib(read_calib(os.path.join(seq_dir, 'calib.txt')))
+    img, sparse, _ = load_frame(root, sequence, frame, lidar2img)
+    dense_path = pseudo_label_paths(root, sequence, frame)[0]
+    dense = read_label_png(dense_path)
+    # the sparse labels are single pixels: thicken them so they can be seen
+    sparse_rgb = cv2.dilate(label_image(sparse, os.path.join(seq_dir, 'labels')), np.ones((3, 3), np.uint8))
+    panels = [(img, f'camera 2 {sequence}/{frame}'), (sparse_rgb, 'sparse projected LiDAR labels'),
+              (label_image(dense, dense_path), 'SAM pseudo-labels')]
+    return np.concatenate([add_title(panel, title) for panel, title in panels], axis=0)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
@@ -67,13 +92,21 @@ def main(argv=None) -> int:
     pred.add_argument('--out', required=True, help='PNG file to write')
     pred.add_argument('--extent', type=float, default=50.0, help='BEV half-width in metres')
     pred.add_argument('--resolution', type=float, default=0.1, help='BEV metres per pixel')
+    pseudo = sub.add_parser('pseudo-labels', help='image, sparse projected labels and dense pseudo-labels')
+    pseudo.add_argument('--root', required=True, help='dataset root holding sequences/')
+    pseudo.add_argument('--sequence', required=True, help='e.g. 08')
+    pseudo.add_argument('--frame', required=True, help='e.g. 000000')
+    pseudo.add_argument('--out', required=True, help='PNG file to write')
     args = parser.parse_args(argv)
     if not args.out.lower().endswith('.png'):
         parser.error(f'--out {args.out}: pictures are written as PNG; give a name ending in .png')
 
     sequence, frame = args.sequence.zfill(2), args.frame.zfill(6)
     try:
-        figure = predictions_figure(args.root, args.pred_dir, sequence, frame, args.extent, args.resolution)
+        if args.command == 'predictions':
+            figure = predictions_figure(args.root, args.pred_dir, sequence, frame, args.extent, args.resolution)
+        else:
+            figure = pseudo_labels_figure(args.root, sequence, frame)
     except (KittiFormatError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

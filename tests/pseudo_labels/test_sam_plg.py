@@ -57,9 +57,9 @@ def tiny_checkpoint(sharp_sam, tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def small_root(tmp_path_factory) -> str:
-    """Sequence 00: 2 labelled frames of 400 points (about 55 prompts each) and a third frame without labels."""
+    """Sequence 00: 2 labelled frames of 10,000 points (about 50 prompts each) and a third frame without labels."""
     root = str(tmp_path_factory.mktemp('plg_kitti'))
-    write_dataset(root, ('00',), frames=2, num_points=400, seed=0)
+    write_dataset(root, ('00',), frames=2, num_points=10000, seed=0)
     seq = os.path.join(root, 'sequences', '00')
     for folder, ext in (('velodyne', '.bin'), ('image_2', '.png')):
         shutil.copyfile(os.path.join(seq, folder, '000001' + ext), os.path.join(seq, folder, '000002' + ext))
@@ -68,15 +68,15 @@ def small_root(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def real_root(kitti_frame_dir, tmp_path_factory) -> str:
-    """The real KITTI frame with every 300th point and labels made up from height bands: road below -1.4 m,
-    cars (instance ids 256 and up, one per 10 m of x) below 0.5 m, vegetation above."""
+    """The real KITTI frame with every 20th point (about 40 prompts) and labels made up from height bands: road
+    below -1.4 m, cars (instance ids 256 and up, one per 10 m of x) below 0.5 m, vegetation above."""
     root = str(tmp_path_factory.mktemp('real_kitti'))
     src, dst = (os.path.join(r, 'sequences', '00') for r in (kitti_frame_dir, root))
     for folder in ('velodyne', 'labels', 'image_2'):
         os.makedirs(os.path.join(dst, folder))
     for name in ('calib.txt', 'poses.txt', os.path.join('image_2', '000000.png')):
         shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
-    scan = read_scan(os.path.join(src, 'velodyne', '000000.bin'))[::300]
+    scan = read_scan(os.path.join(src, 'velodyne', '000000.bin'))[::20]
     z = scan[:, 2]
     semantic = np.where(z < -1.4, 40, np.where(z < 0.5, 10, 70)).astype(np.uint16)
     instance = np.where(semantic == 10, 256 + scan[:, 0] // 10, 0).astype(np.uint16)
@@ -123,30 +123,71 @@ def test_sparse_label_images_keep_the_nearest_point():
         assert np.count_nonzero(sem_img) == 2 and np.count_nonzero(inst_img) == 0
 
 
-def test_label_grid_uses_sam_resize_and_keeps_the_most_central_pixel():
+def random_sparse_labels(height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random((height, width)) < 0.05, rng.integers(1, 5, (height, width)), 0).astype(np.uint16)
+
+
+def pixel_boxes_in_sam_frame(rows: np.ndarray, cols: np.ndarray, hw) -> np.ndarray:
+    """(N, 4) x0, y0, x1, y1 of pixels in the 1024 frame, mapped with SAM's own ResizeLongestSide."""
+    corners = np.stack([cols, rows, cols + 1, rows + 1], 1).astype(float)
+    return ResizeLongestSide(1024).apply_boxes(corners, hw)
+
+
+def test_label_grid_nearest_takes_the_pixel_under_each_cell_centre():
     height, width = 100, 400
     resized = ResizeLongestSide.get_preprocess_shape(height, width, 1024)
     assert resized == (256, 1024)
     semantic = np.zeros((height, width), np.uint16)
     instance = np.zeros_like(semantic)
-    # Cell (10, 20) spans y 40-44, x 80-84 of the 1024 frame: pixels (16, 31) and (16, 32) both land in it,
-    # with centres at x = 80.64 and 83.2; the second is nearer the cell's centre (x = 82).
+    # Cell (10, 20) has its centre at x 82, y 42 of the 1024 frame: in pixel (16, 32) (x 81.92-84.48), not in (16, 31).
+    semantic[16, 31] = 10
+    semantic[16, 32], instance[16, 32] = 40, 300
+    grid_sem, grid_inst = label_grid(semantic, instance, resized, downsample='nearest')
+    assert grid_sem.shape == (256, 256) and grid_sem.dtype == np.uint16
+    assert grid_sem[10, 20] == 40 and grid_inst[10, 20] == 300 and np.count_nonzero(grid_sem) == 1
+    semantic[16, 32] = 0
+    assert not label_grid(semantic, instance, resized, downsample='nearest')[0].any()  # (16, 31) is under no centre
+
+    semantic = random_sparse_labels(height, width)
+    grid_sem, _ = label_grid(semantic, np.zeros_like(semantic), resized, downsample='nearest')
+    rows, cols = np.nonzero(semantic)
+    boxes = pixel_boxes_in_sam_frame(rows, cols, (height, width))
+    centres = (np.arange(256) + 0.5) * 4
+    expected = np.zeros((256, 256), np.uint16)
+    for (x0, y0, x1, y1), label in zip(boxes, semantic[rows, cols]):
+        cell_rows = np.flatnonzero((centres >= y0) & (centres < y1))
+        cell_cols = np.flatnonzero((centres >= x0) & (centres < x1))
+        expected[np.ix_(cell_rows, cell_cols)] = label
+    np.testing.assert_array_equal(grid_sem, expected)
+    assert 0 < np.count_nonzero(grid_sem) < len(rows)
+
+
+def test_label_grid_keep_labelled_keeps_every_labelled_cell():
+    height, width = 100, 400
+    resized = ResizeLongestSide.get_preprocess_shape(height, width, 1024)
+    semantic = np.zeros((height, width), np.uint16)
+    instance = np.zeros_like(semantic)
+    # Pixels (16, 31) and (16, 32) both lie in cell (10, 20) (x 80-84): their centres are at x 80.64 and 83.2, and
+    # the second is nearer the cell's centre (x 82). Alone, (16, 31) still labels the cell.
     semantic[16, 31], semantic[16, 32], instance[16, 32] = 10, 40, 7
     semantic[0, 0], semantic[99, 399] = 50, 70
-    grid_sem, grid_inst = label_grid(semantic, instance, resized)
-    assert grid_sem.shape == (256, 256) and grid_sem.dtype == np.uint16
+    grid_sem, grid_inst = label_grid(semantic, instance, resized, downsample='keep_labelled')
     assert grid_sem[10, 20] == 40 and grid_inst[10, 20] == 7
     assert grid_sem[0, 0] == 50 and grid_sem[63, 255] == 70
     assert np.count_nonzero(grid_sem) == 3
+    semantic[16, 32] = 0
+    assert label_grid(semantic, instance, resized, downsample='keep_labelled')[0][10, 20] == 10
 
-    # Random sparse labels: every labelled pixel's cell (found through SAM's own coordinate transform) is labelled.
-    rng = np.random.default_rng(0)
-    semantic = np.where(rng.random((height, width)) < 0.05, rng.integers(1, 5, (height, width)), 0).astype(np.uint16)
+    # Every labelled pixel's cell (found through SAM's own coordinate transform) is labelled, and only those.
+    semantic = random_sparse_labels(height, width)
     rows, cols = np.nonzero(semantic)
     xy = ResizeLongestSide(1024).apply_coords(np.stack([cols + 0.5, rows + 0.5], 1), (height, width))
     expected_cells = {(int(y // 4), int(x // 4)) for x, y in xy}
-    grid_sem, _ = label_grid(semantic, np.zeros_like(semantic), resized)
+    grid_sem, _ = label_grid(semantic, np.zeros_like(semantic), resized, downsample='keep_labelled')
     assert {tuple(c) for c in np.argwhere(grid_sem)} == expected_cells
+    with pytest.raises(ValueError, match='downsample'):
+        label_grid(semantic, semantic, resized, downsample='bilinear')
 
 
 def test_point_prompts_sit_at_cell_centres():
@@ -324,15 +365,18 @@ def test_generator_end_to_end_on_synthetic_frame(synthetic_frame0):
     check_labels(result, inputs)
     assert generator.encoder_runs == 1  # one image embedding for all the batches
 
+    with pytest.raises(ValueError, match='downsample'):
+        SamPseudoLabelGenerator(generator.predictor.model, downsample='bilinear')
     empty = np.zeros_like(sparse_sem)
     nothing = generator.generate(image, empty, empty)
     assert nothing.num_prompts == 0 and not nothing.semantic.any() and generator.encoder_runs == 1
 
 
-def test_generator_end_to_end_on_real_frame(real_frame0):
+def test_generator_end_to_end_on_real_frame(real_frame0, synthetic_frame0):
     result, inputs, generator = real_frame0
     check_labels(result, inputs)
     assert result.instance.max() > 255 and generator.encoder_runs == 1
+    assert synthetic_frame0[2].encoder_runs == 1  # a generator counts its own runs of the shared SAM only
 
 
 def frame_files(root: str, frames=('000000', '000001')) -> list:

@@ -75,3 +75,23 @@ def test_cli_draws_predictions_figure(synthetic_root, tmp_path, capsys):
     assert visualize.main(['predictions', '--root', synthetic_root, '--pred-dir', pred_dir, '--sequence', '08',
                            '--frame', '1', '--out', str(tmp_path / 'missing.png')]) == 1
     assert os.path.join('sequences', '08', 'predictions', '000001.label') in capsys.readouterr().err
+
+
+def test_pseudo_label_view(synthetic_root, tmp_path):
+    import cv2
+    import numpy as np
+    from tools_loader import load_tool
+    from elite.pseudo_labels.writer import pseudo_label_paths, write_label_png
+    root = str(tmp_path / 'kitti')
+    import shutil
+    shutil.copytree(os.path.join(synthetic_root, 'sequences'), os.path.join(root, 'sequences'))
+    dense = np.full((376, 1241), 40, np.uint16)  # all road
+    dense[:100] = 0  # unlabelled sky
+    write_label_png(pseudo_label_paths(root, '08', '000000')[0], dense)
+    out = str(tmp_path / 'pseudo.png')
+    assert load_tool('visualize').main(['pseudo-labels', '--root', root, '--sequence', '08', '--frame', '0',
+                                        '--out', out]) == 0
+    figure = cv2.imread(out)[:, :, ::-1]
+    assert figure.shape[1] == 1241 and figure.shape[0] > 3 * 376
+    bottom = figure[-376:]
+    assert (bottom[:100] == 0).all() and (bottom[200:] == [255, 0, 255]).all()  # road's palette colour

@@ -19,15 +19,16 @@ from ..pseudo_labels.writer import list_frames, load_frame
 from .machine import machine_description
 
 
-def pseudo_label_speed(images: int = 1, num_points: int = 8000, points_per_batch: int = 64,
-                       model_type: str = 'vit_b', seed: int = 0) -> Dict:
-    """Time :meth:`SamPseudoLabelGenerator.generate` on ``images`` full-size synthetic frames.
+def pseudo_label_speed(images: int = 1, num_points: int = 120000, points_per_batch: int = 64,
+                       model_type: str = 'vit_b', downsample: str = 'nearest', seed: int = 0) -> Dict:
+    """Time :meth:`SamPseudoLabelGenerator.generate` on ``images`` full-size synthetic frames (1241 x 376, and
+    120,000 points by default, as KITTI: about 650 prompts per frame with the paper's 'nearest' downsampling).
 
     Returns prompts_per_second (prompts / (total - encoder time): the decoding, filtering and painting rate),
     seconds_per_image and encoder_seconds_per_image (means), prompts_per_image, encoder_runs and images.
     """
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    generator = SamPseudoLabelGenerator(build_sam(model_type).to(device), points_per_batch)
+    generator = SamPseudoLabelGenerator(build_sam(model_type).to(device), points_per_batch, downsample=downsample)
     encoder_seconds = []
 
     def clock() -> float:
@@ -57,4 +58,4 @@ def pseudo_label_speed(images: int = 1, num_points: int = 8000, points_per_batch
                 encoder_seconds_per_image=round(sum(encoder_seconds) / len(frames), 2),
                 prompts_per_image=round(prompts / len(frames), 1), encoder_runs=generator.encoder_runs,
                 images=len(frames), model_type=model_type, points_per_batch=points_per_batch, num_points=num_points,
-                device=device, threads=torch.get_num_threads(), machine=machine_description())
+                downsample=downsample, device=device, threads=torch.get_num_threads(), machine=machine_description())

@@ -2,8 +2,8 @@
 
 The official types ('vit_b', 'vit_l', 'vit_h') are built by segment-anything's ``sam_model_registry``; 'vit_tiny'
 is a small random-weight SAM for tests and CPU demos: a 2-block encoder (embed 64) on SAM's 1024 frame and
-64 x 64 embedding grid, and a 32-wide prompt encoder and mask decoder. The decoder runs once per prompt, and at
-SAM's width of 256 it costs about 0.15 s per prompt on one CPU thread, which no test could afford.
+64 x 64 embedding grid, and a 32-wide prompt encoder and mask decoder. The decoder runs once per prompt: at SAM's
+width of 256 it took 0.15 s per prompt on one CPU thread here (0.01 s at width 32), more than a test can afford.
 This is not the teacher's 'vit_tiny' encoder (8 blocks, 256-wide neck): the two checkpoints do not mix.
 
 Checkpoints load with ``weights_only=True`` and ``strict=True``: a file of another type stops with its name,

@@ -4,9 +4,9 @@ One function per step, so that each can be checked alone; :class:`SamPseudoLabel
 I/O here: ``writer.py`` saves the labels (step 8).
 
 1. :func:`sparse_label_images`: the scan's labels at its points' pixels (the nearest point wins a shared pixel).
-2. :func:`label_grid`: those labels on SAM's low-resolution mask grid, 256 x 256 cells of 4 x 4 pixels of the
-   1024 frame (the image resized so that its longest side is 1024, as SamPredictor resizes it, padded at the
-   bottom / right); :func:`point_prompts`: one positive point per labelled cell, at the cell's centre.
+2. :func:`label_grid`: those labels downsampled (nearest) to SAM's low-resolution mask grid, 256 x 256 cells of
+   4 x 4 pixels of the 1024 frame (the image resized so that its longest side is 1024, as SamPredictor resizes
+   it, padded at the bottom / right); :func:`point_prompts`: one positive point per labelled cell, at its centre.
 3. :func:`mask_inputs`: per prompt, a 256 x 256 mask input: +16 on the cells of its instance (things), +1 on the
    cells of its class (stuff), -16 on the cells of other labelled classes, 0 elsewhere.
 4. SamPredictor: one image embedding per image, then the prompts in batches, 3 mask logits each.
@@ -33,6 +33,8 @@ from torch import Tensor
 from ..datasets.transforms.projection import project_to_image
 
 UNLABELLED = 0
+ID_RANGE = 1 << 16  # semantic and instance ids are uint16: (semantic, instance) pairs fit in one int64
+DOWNSAMPLE_MODES = ('nearest', 'keep_labelled')
 
 
 def sparse_label_images(points_xyz: np.ndarray, semantic: np.ndarray, instance: np.ndarray,
@@ -67,24 +69,38 @@ def sparse_label_images(points_xyz: np.ndarray, semantic: np.ndarray, instance: 
 
 
 def label_grid(semantic: np.ndarray, instance: np.ndarray, resized_hw: Tuple[int, int], grid_size: int = 256,
-               cell_size: int = 4) -> Tuple[np.ndarray, np.ndarray]:
+               cell_size: int = 4, downsample: str = 'nearest') -> Tuple[np.ndarray, np.ndarray]:
     """Step 2: sparse (H, W) label images on SAM's (grid_size, grid_size) low-resolution mask grid.
 
-    A labelled pixel falls in the cell holding its centre once the image is resized to ``resized_hw`` (rows and
-    columns scaled separately, as ``ResizeLongestSide`` scales the image and prompts). Where several labelled
-    pixels fall in one cell, the one whose centre is nearest the cell's centre labels it: a nearest
-    downsampling that keeps every cell holding a label, where resizing the sparse image would sample one pixel
-    per cell and miss most of them.
+    The grid covers the 1024 frame: the image resized to ``resized_hw`` (rows and columns scaled separately, as
+    ``ResizeLongestSide`` scales the image and the prompts), padded at the bottom / right.
+
+    Args:
+        downsample: 'nearest': nearest-neighbour downsampling, each cell takes the label of the pixel under its
+            centre, as the paper's code resizes the sparse label image ("for efficiency": a KITTI frame gives
+            about 700 labelled cells); 'keep_labelled': each cell holding any labelled pixel takes the label of
+            the one nearest its centre, so no labelled cell is lost (about 12 times as many prompts).
 
     Returns:
         semantic, instance: (grid_size, grid_size) uint16, 0 on cells without label.
     """
+    if downsample not in DOWNSAMPLE_MODES:
+        raise ValueError(f'label_grid: unknown downsample {downsample!r}; choose one of {DOWNSAMPLE_MODES}')
     height, width = semantic.shape
+    scale_y, scale_x = resized_hw[0] / height, resized_hw[1] / width
+    if downsample == 'nearest':
+        centres = (np.arange(grid_size) + 0.5) * cell_size
+        src_r, src_c = (centres / scale_y).astype(np.int64), (centres / scale_x).astype(np.int64)
+        on_r, on_c = src_r < height, src_c < width  # cells of the padding stay unlabelled
+        grid_sem = np.zeros((grid_size, grid_size), dtype=np.uint16)
+        grid_inst = np.zeros((grid_size, grid_size), dtype=np.uint16)
+        grid_sem[np.ix_(on_r, on_c)] = semantic[np.ix_(src_r[on_r], src_c[on_c])]
+        grid_inst[np.ix_(on_r, on_c)] = instance[np.ix_(src_r[on_r], src_c[on_c])]
+        return grid_sem, grid_inst
     rows, cols = np.nonzero(semantic != UNLABELLED)
-    y = (rows + 0.5) * (resized_hw[0] / height)
-    x = (cols + 0.5) * (resized_hw[1] / width)
-    cell_r = np.minimum((y // cell_size).astype(np.int64), grid_size - 1)
-    cell_c = np.minimum((x // cell_size).astype(np.int64), grid_size - 1)
+    y, x = (rows + 0.5) * scale_y, (cols + 0.5) * scale_x
+    # y < resized height <= grid_size * cell_size, so every cell index is on the grid.
+    cell_r, cell_c = (y // cell_size).astype(np.int64), (x // cell_size).astype(np.int64)
     offset = (y - (cell_r + 0.5) * cell_size) ** 2 + (x - (cell_c + 0.5) * cell_size) ** 2
     cell = cell_r * grid_size + cell_c
     order = np.lexsort((offset, cell))  # by cell, most central first
@@ -171,14 +187,14 @@ def majority_labels(covered: Tensor, semantic: Tensor, instance: Tensor) -> Tupl
         cover no labelled pixel (their labels are meaningless).
     """
     classes, class_of_pixel = torch.unique(semantic, return_inverse=True)
-    pairs, pair_of_pixel = torch.unique(semantic * 65536 + instance, return_inverse=True)
+    pairs, pair_of_pixel = torch.unique(semantic * ID_RANGE + instance, return_inverse=True)
     hits = covered.float()
     # Counts stay exact in float32 up to 2^24 pixels.
     class_counts = hits @ torch.nn.functional.one_hot(class_of_pixel, len(classes)).float()
     best_class = classes[class_counts.argmax(dim=1)]
     pair_counts = hits @ torch.nn.functional.one_hot(pair_of_pixel, len(pairs)).float()
-    pair_counts[(pairs // 65536)[None] != best_class[:, None]] = -1
-    best_instance = pairs[pair_counts.argmax(dim=1)] % 65536
+    pair_counts[(pairs // ID_RANGE)[None] != best_class[:, None]] = -1  # only instances of the winning class
+    best_instance = pairs[pair_counts.argmax(dim=1)] % ID_RANGE
     return best_class, best_instance, covered.any(dim=1)
 
 
@@ -262,26 +278,32 @@ class SamPseudoLabelGenerator:
         stability_score_offset: logit offset of the stability score.
         box_nms_thresh: box IoU above which the mask of lower predicted IoU is dropped.
         same_instance_logit, same_class_logit, other_class_logit: mask-input values (:func:`mask_inputs`).
+        downsample: how labels reach the prompt grid, 'nearest' (the paper's) or 'keep_labelled'
+            (:func:`label_grid`).
 
-    ``encoder_runs`` counts the image encoder's forward passes (one per image with labels).
+    ``encoder_runs`` counts the image encoder's forward passes during :meth:`generate` (one per image with
+    labels).
     """
 
     def __init__(self, sam: Sam, points_per_batch: int = 64, stability_score_thresh: float = 0.9,
                  stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, same_instance_logit: float = 16.0,
-                 same_class_logit: float = 1.0, other_class_logit: float = -16.0) -> None:
+                 same_class_logit: float = 1.0, other_class_logit: float = -16.0, downsample: str = 'nearest') -> None:
         if points_per_batch < 1:
             raise ValueError(f'SamPseudoLabelGenerator: points_per_batch must be >= 1, got {points_per_batch}')
+        if downsample not in DOWNSAMPLE_MODES:
+            raise ValueError(f'SamPseudoLabelGenerator: unknown downsample {downsample!r}; choose one of '
+                             f'{DOWNSAMPLE_MODES}')
         self.predictor = SamPredictor(sam)
         self.points_per_batch = points_per_batch
         self.stability_score_thresh = stability_score_thresh
         self.stability_score_offset = stability_score_offset
         self.box_nms_thresh = box_nms_thresh
+        self.downsample = downsample
         self.mask_values = dict(same_instance=same_instance_logit, same_class=same_class_logit,
                                 other_class=other_class_logit)
         self.grid_size = sam.prompt_encoder.mask_input_size[0]
         self.cell_size = sam.image_encoder.img_size // self.grid_size
         self.encoder_runs = 0
-        sam.image_encoder.register_forward_hook(self._count_encoder_run)
 
     def _count_encoder_run(self, *_) -> None:
         self.encoder_runs += 1
@@ -302,12 +324,25 @@ class SamPseudoLabelGenerator:
                              f'match the image {image.shape[:2]}')
         hw = image.shape[:2]
         resized_hw = ResizeLongestSide.get_preprocess_shape(*hw, self.predictor.model.image_encoder.img_size)
-        grid_sem, grid_inst = label_grid(semantic, instance, resized_hw, self.grid_size, self.cell_size)
+        grid_sem, grid_inst = label_grid(semantic, instance, resized_hw, self.grid_size, self.cell_size,
+                                         self.downsample)
         cells, coords = point_prompts(grid_sem, self.cell_size)
         if not len(cells):  # nothing to prompt with: no image embedding needed
             return PseudoLabels(semantic.astype(np.uint16), instance.astype(np.uint16), np.zeros(hw, bool),
                                 0, 0, 0, 0, 0)
 
+        # Counts the encoder's own forward passes while this generator runs, whoever triggers them.
+        hook = self.predictor.model.image_encoder.register_forward_hook(self._count_encoder_run)
+        try:
+            return self._prompt_sam(image, semantic, instance, grid_sem, grid_inst, cells, coords)
+        finally:
+            hook.remove()
+            self.predictor.reset_image()
+
+    def _prompt_sam(self, image: np.ndarray, semantic: np.ndarray, instance: np.ndarray, grid_sem: np.ndarray,
+                    grid_inst: np.ndarray, cells: np.ndarray, coords: np.ndarray) -> PseudoLabels:
+        """Steps 3 to 7 for the prompts of :meth:`generate`."""
+        hw = image.shape[:2]
         device = self.predictor.device
         self.predictor.set_image(image)  # step 4: the image's one embedding
         grid_sem_t, grid_inst_t, cells_t = (_long_tensor(a, device) for a in (grid_sem, grid_inst, cells))
@@ -335,7 +370,6 @@ class SamPseudoLabelGenerator:
             labels_sem.append(sem)
             labels_inst.append(inst)
             has_label.append(has)
-        self.predictor.reset_image()
 
         scores_t = torch.cat(scores)
         after_nms = box_nms(torch.cat(boxes), scores_t, self.box_nms_thresh)

@@ -40,7 +40,8 @@ def pseudo_label_paths(root: str, sequence: Union[str, int], frame: Union[str, i
 
 
 def write_label_png(path: str, label: np.ndarray) -> None:
-    """Atomically write an (H, W) uint16 label image as a 16-bit PNG (temporary file, then ``os.replace``)."""
+    """Atomically write an (H, W) uint16 label image as a 16-bit PNG: a temporary file in the same folder, read
+    back and checked, then renamed over ``path``."""
     if label.dtype != np.uint16 or label.ndim != 2:
         raise ValueError(f'{path}: a label image must be (H, W) uint16, got {label.shape} {label.dtype}')
     folder = os.path.dirname(path)
@@ -51,6 +52,10 @@ def write_label_png(path: str, label: np.ndarray) -> None:
     try:
         if not cv2.imwrite(tmp_path, label):
             raise OSError(f'{path}: OpenCV could not write the PNG; check the disk and permissions of {folder}')
+        written = cv2.imread(tmp_path, cv2.IMREAD_UNCHANGED)
+        if written is None or written.dtype != np.uint16 or not np.array_equal(written, label):
+            raise OSError(f'{path}: the PNG OpenCV wrote does not read back as the same 16-bit image; '
+                          'use an OpenCV build with 16-bit PNG support (opencv-python from PyPI has it)')
         os.chmod(tmp_path, 0o644)  # mkstemp creates it readable by its owner only
         os.replace(tmp_path, path)
     except BaseException:
@@ -130,7 +135,8 @@ class GenerationSummary:
 
 def run_pseudo_label_generation(root: str, checkpoint: str, model_type: str = 'vit_h',
                                 sequences: Optional[Sequence[str]] = None, device: Optional[str] = None,
-                                points_per_batch: int = 64, progress: bool = True) -> GenerationSummary:
+                                points_per_batch: int = 64, downsample: str = 'nearest',
+                                progress: bool = True) -> GenerationSummary:
     """Write the pseudo-labels of every labelled frame not done yet (see the module docstring for the layout).
 
     SAM is loaded only when a frame remains to be done, so a finished dataset costs a directory listing.
@@ -141,6 +147,8 @@ def run_pseudo_label_generation(root: str, checkpoint: str, model_type: str = 'v
         sequences: sequence names; default: those of 00-10 present under ``root``.
         device: 'cpu' or 'cuda'; default: 'cuda' when available.
         points_per_batch: prompts decoded together.
+        downsample: how labels reach SAM's prompt grid: 'nearest' (the paper's) or 'keep_labelled' (every cell
+            holding a labelled pixel prompts; about 12 times as many prompts).
         progress: show a tqdm progress bar.
     """
     frames, unlabelled = list_frames(root, sequences)
@@ -151,7 +159,8 @@ def run_pseudo_label_generation(root: str, checkpoint: str, model_type: str = 'v
     if not todo:
         return summary
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    generator = SamPseudoLabelGenerator(build_sam(model_type, checkpoint).to(device), points_per_batch)
+    generator = SamPseudoLabelGenerator(build_sam(model_type, checkpoint).to(device), points_per_batch,
+                                        downsample=downsample)
     lidar2img = {}
     for seq, frame in tqdm(todo, desc='SAM pseudo-labels', unit='frame', disable=not progress):
         if seq not in lidar2img:

@@ -1,18 +1,20 @@
 """Load a frame's SAM pseudo-labels (tools/generate_pseudo_labels.py) as a dense image label."""
 import os
 
-import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
+from ...pseudo_labels.writer import pseudo_label_paths, read_label_png
 from .image_label import IMAGE_LABEL
 
 
 def pseudo_label_path(img_path: str) -> str:
-    """``sequences/XX/image_2/NNNNNN.png`` -> ``sequences/XX/image_2_pseudo/semantic/NNNNNN.png``."""
+    """The semantic pseudo-label of ``ROOT/sequences/XX/image_2/NNNNNN.png`` (layout: pseudo_labels.writer)."""
     image_dir, name = os.path.split(img_path)
-    return os.path.join(os.path.dirname(image_dir), 'image_2_pseudo', 'semantic', name)
+    seq_dir = os.path.dirname(image_dir)
+    root = os.path.dirname(os.path.dirname(seq_dir))
+    return pseudo_label_paths(root, os.path.basename(seq_dir), os.path.splitext(name)[0])[0]
 
 
 @TRANSFORMS.register_module()
@@ -29,9 +31,7 @@ class SAMPseudoLabel(BaseTransform):
         if not os.path.isfile(path):
             raise FileNotFoundError(f'{path}: SAM pseudo-label not found; generate them with '
                                     'tools/generate_pseudo_labels.py, or drop SAMPseudoLabel from the pipeline')
-        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
-            raise ValueError(f'{path}: not a 16-bit single-channel label image; generate it again')
+        raw = read_label_png(path)
         if raw.shape != tuple(results['img'].shape[:2]):
             raise ValueError(f'{path}: label size {raw.shape} differs from the image {results["img"].shape[:2]}; '
                              'the pseudo-labels belong to another image, generate them again')
