@@ -42,10 +42,21 @@ def affinity_loss(student: Tensor, teacher: Tensor, groups: List[Tensor]) -> Ten
 
 
 class MultiScanDistillation:
-    """The M2SKD losses, shared by :class:`M2SKD` and :class:`ELiTeM2SKD` (set up by ``_init_multiscan``)."""
+    """The M2SKD losses on top of a single-scan segmentor (mixed into :class:`M2SKD` and :class:`ELiTeM2SKD`).
 
-    def _init_multiscan(self, multiscan_teacher: str, multiscan_weights: Optional[Dict[str, float]],
-                        temperature: float, hard_classes: Sequence[str], max_instance_points: int) -> None:
+    Args (besides the segmentor's):
+        multiscan_teacher: ``'shared'`` (the student's own weights on the fused scan, default),
+            ``'separate'`` (a trained copy) or ``'frozen'`` (a fixed copy, e.g. from ``load_from``).
+        multiscan_weights: ``seg``, ``feat``, ``logit``, ``affinity`` (all 1 by default).
+        temperature: logit softening (about 3.3).
+        hard_classes: classes whose instances give the affinity loss (mmdet3d's names).
+        max_instance_points: points per instance in the affinity matrices (random subset beyond).
+    """
+
+    def __init__(self, multiscan_teacher: str = 'shared', multiscan_weights: Optional[Dict[str, float]] = None,
+                 temperature: float = 3.3, hard_classes: Sequence[str] = HARD_CLASSES,
+                 max_instance_points: int = 256, **kwargs) -> None:
+        super().__init__(**kwargs)
         if multiscan_teacher not in ('shared', 'separate', 'frozen'):
             raise ValueError(f"multiscan_teacher must be 'shared', 'separate' or 'frozen', got {multiscan_teacher!r}")
         self.multiscan_teacher = multiscan_teacher
@@ -61,6 +72,20 @@ class MultiScanDistillation:
         classes = SemanticKittiDataset.METAINFO['classes']
         self.hard_class_ids = torch.tensor([classes.index(c) for c in hard_classes])
         self.max_instance_points = max_instance_points
+
+    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: List[Tensor],
+                           logits: Tensor) -> Dict[str, Tensor]:
+        """The segmentor's own losses on the single scan (the student head's; PPMSKD's all)."""
+        return self.decode_head.loss_by_feat(logits, samples)
+
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        single_inputs = self.split_inputs(batch_inputs_dict, batch_data_samples)
+        single_samples = single_scan_samples(batch_data_samples)
+        features = self.extract_feat(single_inputs)
+        logits = self.decode_head(features)
+        losses = self.single_scan_losses(single_inputs, single_samples, features, logits)
+        losses.update(self.multiscan_losses(batch_inputs_dict, batch_data_samples, features, logits))
+        return losses
 
     def predict(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> SampleList:
         """The single-scan student; on fused scans only the original points are predicted (and scored)."""
@@ -140,48 +165,13 @@ def single_scan_samples(batch_data_samples: SampleList) -> SampleList:
 
 @MODELS.register_module()
 class M2SKD(MultiScanDistillation, PointVoxelSegmentor):
-    """The student trained on single scans with a multi-scan teacher (see the module docstring).
-
-    Args (besides :class:`PointVoxelSegmentor`'s):
-        multiscan_teacher: ``'shared'`` (the student's own weights on the fused scan, default),
-            ``'separate'`` (a trained copy) or ``'frozen'`` (a fixed copy, e.g. from ``load_from``).
-        multiscan_weights: ``seg``, ``feat``, ``logit``, ``affinity`` (all 1 by default).
-        temperature: logit softening (about 3.3).
-        hard_classes: classes whose instances give the affinity loss (mmdet3d's names).
-        max_instance_points: points per instance in the affinity matrices (random subset beyond).
-    """
-
-    def __init__(self, multiscan_teacher: str = 'shared', multiscan_weights: Optional[Dict[str, float]] = None,
-                 temperature: float = 3.3, hard_classes: Sequence[str] = HARD_CLASSES,
-                 max_instance_points: int = 256, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._init_multiscan(multiscan_teacher, multiscan_weights, temperature, hard_classes, max_instance_points)
-
-    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        single_inputs = self.split_inputs(batch_inputs_dict, batch_data_samples)
-        single_samples = single_scan_samples(batch_data_samples)
-        features = self.extract_feat(single_inputs)
-        logits = self.decode_head(features)
-        losses = self.decode_head.loss_by_feat(logits, single_samples)
-        losses.update(self.multiscan_losses(batch_inputs_dict, batch_data_samples, features, logits))
-        return losses
+    """The student trained on single scans with a multi-scan teacher (see the module docstring)."""
 
 
 @MODELS.register_module()
 class ELiTeM2SKD(MultiScanDistillation, PPMSKD):
     """PPMSKD (image teacher) and M2SKD (multi-scan teacher) on one student at once; args of both."""
 
-    def __init__(self, multiscan_teacher: str = 'shared', multiscan_weights: Optional[Dict[str, float]] = None,
-                 temperature: float = 3.3, hard_classes: Sequence[str] = HARD_CLASSES,
-                 max_instance_points: int = 256, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._init_multiscan(multiscan_teacher, multiscan_weights, temperature, hard_classes, max_instance_points)
-
-    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        single_inputs = self.split_inputs(batch_inputs_dict, batch_data_samples)
-        single_samples = single_scan_samples(batch_data_samples)
-        features = self.extract_feat(single_inputs)
-        logits = self.decode_head(features)
-        losses = self.ppmskd_losses(single_inputs, single_samples, features, logits)
-        losses.update(self.multiscan_losses(batch_inputs_dict, batch_data_samples, features, logits))
-        return losses
+    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: List[Tensor],
+                           logits: Tensor) -> Dict[str, Tensor]:
+        return self.ppmskd_losses(inputs, samples, features, logits)
