@@ -1,5 +1,4 @@
 """MultiScanHardInstances on a constructed moving sequence: gathered instances land where they are now."""
-import os
 
 import numpy as np
 import pytest

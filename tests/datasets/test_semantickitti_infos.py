@@ -7,7 +7,7 @@ import pytest
 
 from elite.datasets.kitti_files import (KittiFormatError, read_calib, read_label, read_poses, read_scan,
                                         write_label, write_scan)
-from elite.datasets.semantickitti_infos import build_split_infos, create_semantickitti_infos
+from elite.datasets.semantickitti_infos import build_split_infos
 from elite.datasets.synthetic import KITTI_CALIB
 
 

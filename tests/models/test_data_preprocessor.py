@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
 from mmdet3d.registry import MODELS

@@ -9,16 +9,15 @@ This is not the teacher's 'vit_tiny' encoder (8 blocks, 256-wide neck): the two 
 Checkpoints load with ``weights_only=True`` and ``strict=True``: a file of another type stops with its name,
 the type expected and the type it looks like, instead of a partial load.
 """
-import os
 from functools import partial
 from typing import Dict, Mapping, Optional, Tuple
 
-import torch
 from segment_anything import sam_model_registry
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 from torch import Tensor, nn
 
 from ..models.backbones.sam_vit_teacher import SAM_CHECKPOINTS, SAM_VARIANTS
+from ..sam_checkpoints import read_weights_only_state_dict
 
 OFFICIAL_TYPES = ('vit_b', 'vit_l', 'vit_h')
 SAM_MODEL_TYPES = ('vit_tiny',) + OFFICIAL_TYPES
@@ -71,21 +70,10 @@ def build_sam(model_type: str = 'vit_h', checkpoint: Optional[str] = None) -> Sa
 def read_sam_checkpoint(path: str, model_type: str) -> Dict[str, Tensor]:
     """The state dict in ``path`` (an official SAM ``.pth``: keys ``image_encoder.*``, ``prompt_encoder.*``,
     ``mask_decoder.*``), read with ``weights_only=True``."""
-    expected = _expected_file(model_type)
-    if not os.path.isfile(path):
-        raise SamCheckpointError(
-            f'{path}: SAM checkpoint not found. Expected {expected} for model type {model_type}; download it '
-            '(https://github.com/facebookresearch/segment-anything#model-checkpoints) and pass its path.')
     try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # truncated, corrupted or pickled non-tensor files raise several types
-        raise SamCheckpointError(
-            f'{path}: cannot be read as a weights-only PyTorch state dict ({type(err).__name__}: {err}). '
-            f'Expected {expected} for model type {model_type}; download it again.') from err
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise SamCheckpointError(f'{path}: holds a {type(state).__name__}, not a state dict of tensors. '
-                                 f'Expected {expected} for model type {model_type}.')
-    return dict(state)
+        return read_weights_only_state_dict(path, f'{_expected_file(model_type)} for model type {model_type}')
+    except (FileNotFoundError, RuntimeError, TypeError) as err:
+        raise SamCheckpointError(str(err)) from err
 
 
 def load_sam_state(sam: Sam, state: Mapping[str, Tensor], path: str, model_type: str) -> None:

@@ -12,7 +12,6 @@ module only wraps it:
 
 The forward returns the token map after each global-attention block: 4 stages of (B, C, h_tok, w_tok).
 """
-import os
 from functools import partial
 from types import MappingProxyType
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -23,6 +22,8 @@ from mmengine.model import BaseModule
 from peft import AdaLoraConfig, AdaLoraModel, LoraConfig, LoraModel
 from segment_anything.modeling import ImageEncoderViT
 from torch import Tensor, nn
+
+from ...sam_checkpoints import read_weights_only_state_dict
 
 # Architectures of build_sam.py, plus a small one with the same token grid for tests and CPU demos.
 SAM_VARIANTS: Mapping[str, Mapping] = MappingProxyType({
@@ -100,21 +101,9 @@ def read_sam_encoder_state_dict(path: str, variant: str) -> Tuple[Dict[str, Tens
     """Reads a SAM checkpoint (keys ``image_encoder.*``, prompt encoder and mask decoder ignored) or an
     encoder-only state dict. Returns the encoder's state dict without prefix, the prefix the checkpoint uses
     ('image_encoder.' or ''), and its keys that belong to no SAM part."""
-    expected = f'the official SAM checkpoint {SAM_CHECKPOINTS[variant]} or an encoder-only state dict'
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f'SAMViTTeacher: checkpoint {path!r} does not exist; set `checkpoint` to {expected} '
-            '(https://github.com/facebookresearch/segment-anything#model-checkpoints), or to None for random weights')
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # torch raises several types for truncated/corrupted/non-tensor files
-        raise RuntimeError(
-            f'SAMViTTeacher: cannot read {path!r} as a weights-only PyTorch state dict ({type(err).__name__}: '
-            f'{err}); the file may be truncated or corrupted: download {expected} again') from err
-    if not isinstance(state, Mapping) or not all(
-            isinstance(key, str) and isinstance(value, Tensor) for key, value in state.items()):
-        raise TypeError(f'SAMViTTeacher: {path!r} holds a {type(state).__name__}, not a state dict of tensors; '
-                        f'expected {expected}')
+    expected = (f'the official SAM checkpoint {SAM_CHECKPOINTS[variant]} or an encoder-only state dict for '
+                f'SAMViTTeacher (or checkpoint=None for random weights)')
+    state = read_weights_only_state_dict(path, expected)
     prefix = 'image_encoder.'
     if not any(key.startswith(prefix) for key in state):
         return dict(state), '', []
