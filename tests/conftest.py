@@ -4,8 +4,7 @@ import os
 import pytest
 
 import elite  # noqa: F401  (registers the plugin)
-from elite.datasets.semantickitti_infos import create_semantickitti_infos
-from elite.datasets.synthetic import write_dataset
+from elite.datasets.synthetic import ensure_synthetic_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.environ.get('ELITE_SHARED_DATA', os.path.join(REPO, '..', 'shared', 'data'))
@@ -23,8 +22,7 @@ def kitti_frame_dir() -> str:
 def synthetic_root(tmp_path_factory) -> str:
     """Sequences 00 (train), 08 (val), 11 (test, no labels); 2 frames each; small scans, full-size images."""
     root = str(tmp_path_factory.mktemp('synthetic_kitti'))
-    write_dataset(root, ('00', '08', '11'), frames=2, num_points=4000, seed=0)
-    create_semantickitti_infos(root, root, 'semantickitti', log=lambda msg: None)
+    ensure_synthetic_dataset(root, ('00', '08', '11'), frames=2, num_points=4000)
     return root
 
 

@@ -17,19 +17,10 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from elite.datasets.semantickitti_infos import create_semantickitti_infos
-from elite.datasets.synthetic import write_dataset
+from elite.datasets.synthetic import ensure_synthetic_dataset
 from elite.visualization import denormalize_image, draw_points_on_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def ensure_synthetic_data(root: str, frames: int, points: int) -> None:
-    if not os.path.isdir(os.path.join(root, 'sequences')):
-        print(f'generating the synthetic dataset under {root} ...')
-        write_dataset(root, ('00', '08', '11'), frames=frames, num_points=points, seed=0)
-    if not os.path.isfile(os.path.join(root, 'semantickitti_infos_train.pkl')):
-        create_semantickitti_infos(root, root, 'semantickitti')
 
 
 def save_sample_overlay(config: str, preprocessor_config: str, data_root: str, out: str) -> None:
@@ -86,7 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     args = parser.parse_args(argv)
 
-    ensure_synthetic_data(args.data_root, args.frames, args.points)
+    ensure_synthetic_dataset(args.data_root, frames=args.frames, num_points=args.points, log=print)
     save_sample_overlay(args.camera_config, args.preprocessor, args.data_root,
                         os.path.join(args.work_dir, 'points_on_image.png'))
     if args.no_train:

@@ -8,8 +8,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from elite.datasets.class_weights import class_weights_from_counts, count_labels
-from elite.datasets.synthetic import write_dataset
-from elite.datasets.semantickitti_infos import create_semantickitti_infos
+from elite.datasets.synthetic import ensure_synthetic_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO = os.path.join(REPO, 'configs/spvcnnlite_demo.py')
@@ -37,8 +36,7 @@ def tiny_config(root: str, work_dir: str, epochs: int, split: str = 'train', che
 @pytest.fixture(scope='module')
 def small_scans(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp('small_scans'))
-    write_dataset(root, ('00',), frames=2, num_points=2000, seed=0)
-    create_semantickitti_infos(root, root, 'semantickitti', log=lambda msg: None)
+    ensure_synthetic_dataset(root, ('00',), frames=2, num_points=2000)
     return root
 
 

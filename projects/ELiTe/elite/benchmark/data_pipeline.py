@@ -10,17 +10,13 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from ..datasets.semantickitti_infos import create_semantickitti_infos
-from ..datasets.synthetic import write_dataset
+from ..datasets.synthetic import ensure_synthetic_dataset
 from .machine import machine_description
 
 
 def ensure_full_size_frames(root: str, frames: int = 4) -> None:
     """Full-size synthetic frames (about 120,000 points, 1241 x 376 images) in train sequence 00."""
-    if not os.path.isdir(os.path.join(root, 'sequences', '00')):
-        write_dataset(root, ('00',), frames=frames, num_points=120000, seed=0)
-    if not os.path.isfile(os.path.join(root, 'semantickitti_infos_train.pkl')):
-        create_semantickitti_infos(root, root, 'semantickitti', log=lambda msg: None)
+    ensure_synthetic_dataset(root, ('00',), frames=frames, num_points=120000)
 
 
 @contextlib.contextmanager

@@ -8,12 +8,13 @@ and the ego vehicle drives along +x, so poses and instance ids are consistent ac
 """
 import os
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from .kitti_files import write_calib, write_label, write_poses, write_scan
+from .semantickitti_infos import create_semantickitti_infos
 
 # KITTI odometry sequence 00 calibration (camera 0 rectified frame).
 KITTI_CALIB = {
@@ -328,3 +329,14 @@ def write_dataset(out_dir: str, sequences: Sequence[str] = ('00', '08', '11'), f
     """Write a synthetic SemanticKITTI under ``out_dir`` (train 00-07/09/10, val 08, test 11-21)."""
     for seq in (progress(sequences) if progress else sequences):
         write_sequence(out_dir, f'{int(seq):02d}', frames, num_points, seed, image_size)
+
+
+def ensure_synthetic_dataset(root: str, sequences: Sequence[str] = ('00', '08', '11'), frames: int = 4,
+                             num_points: int = 120000, seed: int = 0,
+                             log: Callable[[str], None] = lambda msg: None) -> None:
+    """Write the dataset and its ``semantickitti_infos_*.pkl`` under ``root`` unless they are there already."""
+    if not all(os.path.isdir(os.path.join(root, 'sequences', f'{int(s):02d}')) for s in sequences):
+        log(f'generating the synthetic dataset under {root} ...')
+        write_dataset(root, sequences, frames=frames, num_points=num_points, seed=seed)
+    if not os.path.isfile(os.path.join(root, 'semantickitti_infos_train.pkl')):
+        create_semantickitti_infos(root, root, 'semantickitti', log=log)
