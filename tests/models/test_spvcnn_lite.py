@@ -20,9 +20,9 @@ def build(config='configs/spvcnnlite_semantickitti.py', **backbone):
     return MODELS.build(cfg.model)
 
 
-def batch(model, sizes=(3000, 2000), seed=0):
+def batch(model, sizes=(3000, 2000), seed=0, spread=(12., 12., 1.)):
     g = torch.Generator().manual_seed(seed)
-    points = [torch.randn(n, 4, generator=g) * torch.tensor([12., 12., 1., 0.3]) for n in sizes]
+    points = [torch.randn(n, 4, generator=g) * torch.tensor([*spread, 0.3]) for n in sizes]
     samples = []
     for n in sizes:
         s = Det3DDataSample()
@@ -60,9 +60,13 @@ def test_every_parameter_gets_a_gradient():
 
 def test_coarse_voxels_nest_in_finer_ones():
     coors = torch.tensor([[0, 5, 7, 1], [0, 4, 6, 0], [1, 5, 7, 1], [0, 15, 0, 3]], dtype=torch.int32)
-    level = SPVCNNLite.quantise(coors, 4)
-    assert level['coors'].tolist() == [[0, 1, 1, 0], [0, 3, 0, 0], [1, 1, 1, 0]]
-    assert level['point2voxel'].tolist() == [0, 0, 2, 1]
+    coarse, fine2coarse = SPVCNNLite.quantise(coors, 4)
+    assert coarse.tolist() == [[0, 1, 1, 0], [0, 3, 0, 0], [1, 1, 1, 0]]
+    assert fine2coarse.tolist() == [0, 0, 2, 1]
+    # twice by 2 gives the same voxels as once by 4
+    half, fine2half = SPVCNNLite.quantise(coors, 2)
+    quarter, half2quarter = SPVCNNLite.quantise(half, 2)
+    assert torch.equal(quarter, coarse) and torch.equal(half2quarter[fine2half], fine2coarse)
     with pytest.raises(ValueError, match='multiple of the previous'):
         SPVCNNLite(scales=(2, 3))
 
@@ -107,6 +111,55 @@ def test_voxel_level_point_branch_equals_2dpass_per_point_computation():
         fused = torch.cat([branch.layer_in(features), context], dim=1)
         per_point = scatter_mean(branch.layer_out(fused[point2prev]), prev2next[point2prev], 2)
     torch.testing.assert_close(ours, per_point)
+
+
+def per_point_reference(backbone, voxels):
+    """The student computed as 2DPASS orders it: per-point MLP then average, every scale quantised from the
+    points, the point branch's last layers and every stage output per point, the classifier per point."""
+    from elite.models.utils import scatter_mean, unique_rows
+    points, point_coors = voxels['points'][:, :4], voxels['point_coors']
+    point2voxel = [voxels['point2voxel_map']]
+    for s in backbone.scales:
+        point2voxel.append(unique_rows(torch.cat([point_coors[:, :1], point_coors[:, 1:] // s], 1))[1])
+    coors = [voxels['coors']] + [unique_rows(torch.cat([point_coors[:, :1], point_coors[:, 1:] // s], 1))[0]
+                                 for s in backbone.scales]
+    feats = point_features(points, point_coors, point2voxel[0], len(coors[0]), voxels['voxel_size'],
+                           voxels['point_cloud_range'][:3])
+    voxel_features = scatter_mean(backbone.point_mlp(feats), point2voxel[0], len(coors[0]))
+    outputs, scale = [], 1
+    for i, stage in enumerate(backbone.stages):
+        shape = [(d + scale - 1) // scale for d in voxels['spatial_shape']]
+        x = backbone.backend.tensor(voxel_features, coors[i], shape, 2)
+        v = x
+        for block in stage.voxel_blocks:
+            v = block(v)
+        prev, nxt, num_next = point2voxel[i], point2voxel[i + 1], len(coors[i + 1])
+        v_next = scatter_mean(v.features[prev], nxt, num_next)
+        branch, f = stage.point_branch, x.features + v.features
+        prev2next = torch.zeros(len(f), dtype=torch.long).index_put_((prev,), nxt)
+        context = branch.context(scatter_mean(f, prev2next, num_next))[prev2next]  # over voxels, as 2DPASS
+        fused = torch.cat([branch.layer_in(f), context], 1)[prev]
+        p_next = scatter_mean(branch.layer_out(fused), nxt, num_next)
+        voxel_features = p_next + v_next
+        outputs.append(p_next[nxt])
+        scale = backbone.scales[i]
+    return outputs
+
+
+def test_student_equals_the_per_point_2dpass_computation():
+    """Averages taken before affine layers, coarse voxels from finer voxels, the classifier once per finest
+    output voxel: the same features and logits as the per-point order, and every point's own."""
+    model = build().eval()
+    data = batch(model, sizes=(6000, 4000), spread=(0.6, 0.6, 0.2))  # several points per voxel
+    with torch.no_grad():
+        ours = model.extract_feat(data['inputs'])
+        reference = per_point_reference(model.backbone, data['inputs']['voxels'])
+        voxels = data['inputs']['voxels']
+        assert len(voxels["coors"]) < 7000 and len(ours.point2voxel) == 10000 and len(ours) == 4
+        for a, b in zip(ours, reference):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(model.decode_head(ours), model.decode_head.conv_seg(torch.cat(reference, 1)),
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_head_without_concatenation_equals_the_concatenated_classifier():

@@ -1,4 +1,6 @@
 """Parameter counts and inference latency of a config's model (``tools/benchmark.py params|latency``)."""
+import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -50,12 +52,34 @@ def parameter_report(model: nn.Module) -> Dict:
                 components={name: count(params) for name, params in groups.items()})
 
 
-class PeakRSS:
-    """Peak increase of this process's resident memory while the block runs (sampled every millisecond)."""
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+                                                     'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+
+
+def _allocated_bytes_reader() -> Callable[[], int]:
+    """Bytes the process has allocated and not freed, from glibc's ``mallinfo2`` (heap in use + mmapped
+    blocks); the resident set size where that is unavailable (memory freed but kept by the allocator then
+    still counts, so successive measurements in one process read low)."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+        mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        process = psutil.Process(os.getpid())
+        return lambda: process.memory_info().rss
+
+    def allocated() -> int:
+        info = mallinfo2()
+        return info.uordblks + info.hblkhd
+    return allocated
+
+
+class PeakMemory:
+    """Peak increase of the process's allocated memory while the block runs (sampled every millisecond)."""
 
     def __enter__(self):
-        self.process = psutil.Process(os.getpid())
-        self.baseline = self.peak = self.process.memory_info().rss
+        self.read = _allocated_bytes_reader()
+        self.baseline = self.peak = self.read()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -63,43 +87,64 @@ class PeakRSS:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.peak = max(self.peak, self.read())
             time.sleep(0.001)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
+        self.peak = max(self.peak, self.read())
 
     @property
     def megabytes(self) -> float:
         return (self.peak - self.baseline) / 2 ** 20
 
 
-def timed(fn: Callable[[int], None], warmup: int, repeats: int, device: str) -> Dict[str, float]:
-    """Median milliseconds of ``fn(run_index)`` after ``warmup`` runs, and the peak memory of the last run."""
-    times: List[float] = []
+def timed_in_turn(fns: Dict[str, Callable[[int], None]], warmup: int, repeats: int,
+                  device: str) -> Dict[str, Dict[str, float]]:
+    """Per function: median milliseconds of ``fn(run_index)`` over ``repeats`` runs after ``warmup`` (at least
+    1) runs, and the peak memory of its last warm-up run.
+
+    The functions take turns, one run each per round, so that slow and fast periods of a shared machine fall
+    on all of them alike. The memory is not sampled during the timed runs: its sampling thread takes the
+    interpreter every millisecond and would slow them down (by a fifth on 2 cores).
+    """
+    warmup = max(warmup, 1)
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    peaks: Dict[str, float] = {}
     for i in range(warmup + repeats):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        with PeakRSS() as memory:
-            fn(i)
+        for name, fn in fns.items():
             if device == 'cuda':
                 torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device == 'cuda' else memory.megabytes
-    return dict(ms=round(float(np.median(times)) * 1000, 1), peak_mb=round(peak, 1))
+                torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            with PeakMemory() if i == warmup - 1 else contextlib.nullcontext() as memory:
+                fn(i)
+                if device == 'cuda':
+                    torch.cuda.synchronize()
+            if i == warmup - 1:
+                peaks[name] = torch.cuda.max_memory_allocated() / 2 ** 20 if device == 'cuda' else memory.megabytes
+            elif i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: dict(ms=round(float(np.median(times[name])) * 1000, 1), peak_mb=round(peaks[name], 1))
+            for name in fns}
 
 
-def time_inference(model: nn.Module, samples: List[dict], repeats: int, warmup: int, device: str) -> Dict:
-    """Preprocessing + forward of one scan at a time (batch 1), cycling through ``samples``."""
-    model = model.to(device).eval()
+def timed(fn: Callable[[int], None], warmup: int, repeats: int, device: str) -> Dict[str, float]:
+    """:func:`timed_in_turn` for one function."""
+    return timed_in_turn({'fn': fn}, warmup, repeats, device)['fn']
+
+
+def time_inference(models: Dict[str, nn.Module], samples: List[dict], repeats: int, warmup: int,
+                   device: str) -> Dict[str, Dict[str, float]]:
+    """Preprocessing + forward of one scan at a time (batch 1), cycling through ``samples``; the models
+    take turns (see :func:`timed_in_turn`)."""
+    def runner(model: nn.Module) -> Callable[[int], None]:
+        model.to(device).eval()
+        return lambda i: model.test_step(pseudo_collate([samples[i % len(samples)]]))
+
     with torch.no_grad():
-        return timed(lambda i: model.test_step(pseudo_collate([samples[i % len(samples)]])), warmup, repeats,
-                     device)
+        return timed_in_turn({name: runner(model) for name, model in models.items()}, warmup, repeats, device)
 
 
 def compare_model(name: str) -> nn.Module:
@@ -127,12 +172,15 @@ def latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: 
     dataset = DATASETS.build(dataset_cfg)
     samples = [dataset[i] for i in range(min(scans, len(dataset)))]
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    student = time_inference(build_model(config), samples, repeats, warmup, device)
-    result = dict(student_ms=student['ms'], student_peak_mb=student['peak_mb'])
+    models = dict(student=build_model(config))
     if compare:
-        other = time_inference(compare_model(compare), samples, repeats, warmup, device)
-        result.update(compare=compare, compare_ms=other['ms'], compare_peak_mb=other['peak_mb'],
-                      speedup=round(other['ms'] / student['ms'], 2))
+        models['compare'] = compare_model(compare)
+    timing = time_inference(models, samples, repeats, warmup, device)
+    result = dict(student_ms=timing['student']['ms'], student_peak_mb=timing['student']['peak_mb'])
+    if compare:
+        result.update(compare=compare, compare_ms=timing['compare']['ms'],
+                      compare_peak_mb=timing['compare']['peak_mb'],
+                      speedup=round(timing['compare']['ms'] / timing['student']['ms'], 2))
     result.update(points_per_scan=int(np.mean([len(s['inputs']['points']) for s in samples])), scans=len(samples),
                   repeats=repeats, device=device, threads=torch.get_num_threads(), machine=machine_description(),
                   config=config)

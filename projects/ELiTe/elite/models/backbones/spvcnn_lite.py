@@ -5,10 +5,12 @@ voxel's centre), an MLP 10 -> 64 -> 64, and are averaged into voxels. Four point
 scales 2, 4, 8, 16: each runs two residual blocks of 3 x 3 x 3 submanifold convolutions on the voxels of
 the previous scale, a point branch, and fuses both into the voxels of its own scale (coarser voxels come
 from re-quantising the coordinates, ``floor(coors / scale)``, never from strided convolutions). Each stage's
-features are gathered back to every point: the backbone returns four (N, 64) tensors, which the
-classifier head concatenates and the distiller's heads read one by one.
+features belong to every point: the backbone returns four (N, 64) tensors (as :class:`PointStageFeatures`,
+stored once per voxel of the finest stage output), which the classifier head concatenates and the
+distiller's heads read one by one.
 """
-from typing import Dict, List, Sequence
+import collections.abc
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -36,10 +38,11 @@ class SparseResBlock(nn.Module):
     def forward(self, x):
         features = self.backend.features
         identity = self.shortcut_norm(self.shortcut(features(x)))
+        # in place where autograd allows it: fewer fresh (V, C) buffers, which cost page faults on the CPU
         out = self.conv1(x)
-        out = self.backend.replace_features(out, F.leaky_relu(self.norm1(features(out)), 0.1))
+        out = self.backend.replace_features(out, F.leaky_relu_(self.norm1(features(out)), 0.1))
         out = self.conv2(out)
-        return self.backend.replace_features(out, F.leaky_relu(self.norm2(features(out)) + identity, 0.1))
+        return self.backend.replace_features(out, F.leaky_relu_(self.norm2(features(out)).add_(identity), 0.1))
 
 
 class PointBranch(nn.Module):
@@ -64,9 +67,14 @@ class PointBranch(nn.Module):
         of a previous voxel carry the same value, so it is computed once per voxel and averaged with the
         point counts as weights (the same result, with far fewer rows).
         """
-        context = self.context(scatter_mean(features, prev2next, num_next))[prev2next]
-        fused = torch.cat([self.layer_in(features), context], dim=1)
-        return scatter_mean(self.layer_out(fused), prev2next, num_next, weight=prev_points)
+        fuse, out = self.layer_out[0], self.layer_out[1:]
+        own_weight, context_weight = fuse.weight.split(features.shape[1], dim=1)
+        # layer_out's first layer on cat([layer_in(features), context]) as two products; the context's is
+        # taken at the next scale before its gather (the same values, fewer rows and no concatenation)
+        context = self.context(scatter_mean(features, prev2next, num_next))
+        fused = torch.addmm(torch.mm(context, context_weight.t())[prev2next], self.layer_in(features),
+                            own_weight.t()).add_(fuse.bias)
+        return scatter_mean(out(fused), prev2next, num_next, weight=prev_points)
 
 
 class PointVoxelStage(nn.Module):
@@ -98,6 +106,27 @@ def point_features(points: Tensor, point_coors: Tensor, point2voxel: Tensor, num
     return torch.cat([points[:, :4], xyz - mean, xyz - centre], dim=1)
 
 
+class PointStageFeatures(collections.abc.Sequence):
+    """Each stage's per-point features, stored once per voxel of the finest stage output.
+
+    Every point of one finest-output voxel lies in the same voxel at every coarser scale, so it has the same
+    features in every stage: ``voxel_features[i]`` (V, C_i) and ``point2voxel`` (N,) hold them without
+    N-row copies. Indexing gives the per-point tensor, ``features[i] == voxel_features[i][point2voxel]``,
+    so code written for a list of (N, C_i) tensors works unchanged; heads that know this class can work
+    on the V rows and gather their result (the student's classifier does).
+    """
+
+    def __init__(self, voxel_features: List[Tensor], point2voxel: Tensor) -> None:
+        self.voxel_features = list(voxel_features)
+        self.point2voxel = point2voxel
+
+    def __len__(self) -> int:
+        return len(self.voxel_features)
+
+    def __getitem__(self, stage: int) -> Tensor:
+        return self.voxel_features[stage][self.point2voxel]
+
+
 @MODELS.register_module()
 class SPVCNNLite(BaseModule):
     """The ELiTe student backbone.
@@ -111,7 +140,7 @@ class SPVCNNLite(BaseModule):
             ``'torchsparse'``.
 
     Input: the ``voxels`` dict of :class:`PointImageDataPreprocessor` (``voxel_type='point_voxel'``).
-    Output: list of per-stage point features, each (N_total, channels).
+    Output: :class:`PointStageFeatures`, per stage the (N_total, channels) features of every point.
     """
 
     def __init__(self, in_channels: int = 4, channels: int = 64, scales: Sequence[int] = (2, 4, 8, 16),
@@ -129,31 +158,41 @@ class SPVCNNLite(BaseModule):
             PointVoxelStage(channels, self.backend, f'stage{i}') for i in range(len(self.scales)))
 
     @staticmethod
-    def quantise(point_coors: Tensor, scale: int) -> Dict[str, Tensor]:
-        """Voxels of ``scale`` times the input size: coors (V, 4) and the point -> voxel map (N,)."""
-        coors = torch.cat([point_coors[:, :1], torch.div(point_coors[:, 1:], scale, rounding_mode='floor')], 1)
-        coors, point2voxel = unique_rows(coors)
-        return dict(coors=coors, point2voxel=point2voxel, scale=scale)
+    def quantise(coors: Tensor, factor: int) -> Tuple[Tensor, Tensor]:
+        """Voxels ``factor`` times larger: their coors (V, 4) [batch, x, y, z] and the map (N,) from each
+        row of ``coors`` to its voxel. Re-quantising voxels gives the same voxels as re-quantising their
+        points, ``floor(floor(c / a) / b) == floor(c / (a * b))``, with far fewer rows."""
+        coarse = torch.cat([coors[:, :1], torch.div(coors[:, 1:], factor, rounding_mode='floor')], 1)
+        return unique_rows(coarse)
 
-    def forward(self, voxel_dict: Dict) -> List[Tensor]:
+    def voxel_mlp(self, points: Tensor, point_coors: Tensor, point2voxel: Tensor, num_voxels: int,
+                  voxel_size: Tensor, range_min: Tensor) -> Tensor:
+        """The point MLP averaged into the input voxels (V, C). The average is taken before the last
+        (affine) layer, which commutes with it: the same values as 2DPASS's order, with V rows instead of N."""
+        hidden = self.point_mlp[:-1](point_features(points, point_coors, point2voxel, num_voxels, voxel_size,
+                                                    range_min))
+        return self.point_mlp[-1](scatter_mean(hidden, point2voxel, num_voxels))
+
+    def forward(self, voxel_dict: Dict) -> PointStageFeatures:
         points = voxel_dict['points'][:, :self.in_channels]
         point_coors = voxel_dict['point_coors']
         batch_size = int(point_coors[:, 0].max()) + 1 if len(point_coors) else 1
         spatial_shape = torch.tensor(voxel_dict['spatial_shape'])
-        levels = [dict(coors=voxel_dict['coors'], point2voxel=voxel_dict['point2voxel_map'], scale=1)]
-        levels += [self.quantise(point_coors, s) for s in self.scales]
-
-        base = levels[0]
-        feats = point_features(points, point_coors, base['point2voxel'], len(base['coors']),
-                               voxel_dict['voxel_size'], voxel_dict['point_cloud_range'][:3])
-        voxel_features = scatter_mean(self.point_mlp(feats), base['point2voxel'], len(base['coors']))
-        stage_point_features = []
-        for stage, prev, nxt in zip(self.stages, levels[:-1], levels[1:]):
-            shape = torch.div(spatial_shape + prev['scale'] - 1, prev['scale'], rounding_mode='floor').tolist()
-            x = self.backend.tensor(voxel_features, prev['coors'], shape, batch_size)
-            prev2next = torch.zeros(len(prev['coors']), dtype=torch.long, device=points.device)
-            prev2next[prev['point2voxel']] = nxt['point2voxel']
-            prev_points = torch.bincount(prev['point2voxel'], minlength=len(prev['coors'])).to(points.dtype)
-            point_out, voxel_features = stage(x, prev2next, len(nxt['coors']), prev_points)
-            stage_point_features.append(point_out[nxt['point2voxel']])
-        return stage_point_features
+        coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
+        voxel_features = self.voxel_mlp(points, point_coors, point2voxel, len(coors), voxel_dict['voxel_size'],
+                                        voxel_dict['point_cloud_range'][:3])
+        voxel_points = torch.bincount(point2voxel, minlength=len(coors)).to(points.dtype)
+        scale, finest2level, stage_features = 1, None, []
+        for i, (stage, next_scale) in enumerate(zip(self.stages, self.scales)):
+            shape = torch.div(spatial_shape + scale - 1, scale, rounding_mode='floor').tolist()
+            x = self.backend.tensor(voxel_features, coors, shape, batch_size)
+            coors, prev2next = self.quantise(coors, next_scale // scale)
+            point_out, voxel_features = stage(x, prev2next, len(coors), voxel_points)
+            voxel_points = points.new_zeros(len(coors)).index_add_(0, prev2next, voxel_points)
+            if i == 0:  # the first stage's output voxels are the finest: points -> them
+                point2voxel = prev2next[point2voxel]
+            else:  # finest output voxels -> this stage's output voxels
+                finest2level = prev2next if finest2level is None else prev2next[finest2level]
+            stage_features.append(point_out if finest2level is None else point_out[finest2level])
+            scale = next_scale
+        return PointStageFeatures(stage_features, point2voxel)

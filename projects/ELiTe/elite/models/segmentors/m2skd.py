@@ -129,6 +129,7 @@ class MultiScanDistillation:
     def multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
                          student_features: List[Tensor], student_logits: Tensor) -> Dict[str, Tensor]:
         backbone, head = self.multiscan_networks()
+        student_features = list(student_features)  # per point (N, C_i) each
         teacher_features = backbone(batch_inputs_dict['voxels'])
         teacher_logits = head(teacher_features)
         original = torch.cat([s.original_mask for s in batch_data_samples])
