@@ -17,8 +17,8 @@ model = dict(
     teacher=dict(variant='vit_tiny'),
     patch_decoder=dict(in_channels=64, channels=32),
     stage_loss=dict(loss_ce=dict(class_weight=synthetic_class_weight)))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0.0, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [dict(type='ReferenceCosineLR', warmup_iters=1000, by_epoch=True, begin=0, end=max_epochs,
+                        convert_to_iter_based=True)]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=10, save_best=None))
 log_processor = dict(window_size=8)

@@ -9,4 +9,5 @@ model = dict(
     backbone=dict(_delete_=True, type='MinkUNetStageFeatures', in_channels=4, num_stages=4, base_channels=32,
                   encoder_channels=[32, 64, 128, 256], encoder_blocks=[2, 3, 4, 6],
                   decoder_channels=[256, 128, 96, 96], decoder_blocks=[2, 2, 2, 2], block_type='basic'),
-    decode_head=dict(channels=256 + 128 + 96 + 96))
+    decode_head=dict(channels=256 + 128 + 96 + 96),
+    stage_supervision='point')  # MinkUNet's stages are per-point features, not SPVCNNLite's voxel branches

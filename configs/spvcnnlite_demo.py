@@ -14,8 +14,8 @@ val_dataloader = test_dataloader
 model = dict(decode_head=dict(loss_decode=dict(class_weight=[
     1.4257, 2.7502, 17.1192, 17.1192, 17.1192, 4.1638, 17.1192, 17.1192, 1.0, 17.1192, 1.1694, 17.1192, 1.2205,
     1.9302, 3.2071, 3.7935, 1.3498, 4.33, 17.1192])))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0.0, by_epoch=True, begin=0,
-                        end=max_epochs, convert_to_iter_based=True)]
+param_scheduler = [dict(type='ReferenceCosineLR', warmup_iters=1000, by_epoch=True, begin=0, end=max_epochs,
+                        convert_to_iter_based=True)]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=10, save_best=None))
 log_processor = dict(window_size=8)

@@ -7,7 +7,8 @@
         {"inference": N, "trainable": N, "frozen": N, "components": {"student": N, ...}} (random weights).
     python tools/benchmark.py latency CONFIG [--compare minkunet_w32|none] [--scans N] [--repeats N]
         student inference latency (preprocessing + forward, batch 1) on full-size synthetic scans, median
-        after warm-up, beside mmdet3d's MinkUNet W32 on the same spconv backend and scans
+        after warm-up (and range), both grid modes of an SPVCNNLite student, beside mmdet3d's MinkUNet W32 on the
+        same spconv backend and scans
         (target: speedup of at least 4 on the CPU).
     python tools/benchmark.py teacher CONFIG [--repeats N] [--no-step-split]
         {"cut_ms", "full_ms", "speedup", "cut_peak_mb", "full_peak_mb", ...}: the teacher's forward + backward

@@ -1,7 +1,11 @@
 """Test a checkpoint, as mmdet3d's tools/test.py does, plus SemanticKITTI submissions.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--tta] [--submit DIR] [--show-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--tta [SCHEME]] [--submit DIR] [--show-dir DIR]
                          [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+--tta uses the config's tta_model / tta_pipeline (the reference scheme: 12 seeded rotation + translation
+views, logits summed); --tta views16 uses views16_tta_model / views16_tta_pipeline (16 fixed flip / rotation /
+scale views, softmax averaged), and any SCHEME names {SCHEME}_tta_model / {SCHEME}_tta_pipeline.
 
 --submit DIR writes DIR/sequences/XX/predictions/NNNNNN.label (raw SemanticKITTI ids) for the tested
 split; on a labelled split the per-class IoU and mIoU are printed as well. For the unlabelled test split use
@@ -24,7 +28,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
-    parser.add_argument('--tta', action='store_true', help='test time augmentation (tta_model / tta_pipeline)')
+    parser.add_argument('--tta', nargs='?', const='reference', default=None, metavar='SCHEME',
+                        help='test time augmentation: reference (default: tta_model / tta_pipeline) or a scheme '
+                             'named in the config, e.g. views16 (views16_tta_model / views16_tta_pipeline)')
     parser.add_argument('--submit', metavar='DIR', help='write SemanticKITTI submission files under DIR')
     parser.add_argument('--show-dir', help='write PNG pictures (bird\'s-eye view, prediction vs ground truth) here')
     parser.add_argument('--show-interval', type=int, default=1, help='picture every N-th sample')

@@ -7,6 +7,7 @@ train_pipeline = [
     {{_base_.load_points}},
     {{_base_.load_labels}},
     dict(type='PointSegClassMapping'),
+    {{_base_.range_filter}},
     dict(type='LoadCameraImage', backend_args={{_base_.backend_args}}),
     dict(type='SAMPseudoLabel'),
     dict(type='ProjectPointsToImage'),
@@ -15,9 +16,9 @@ train_pipeline = [
     dict(type='FlipImageHorizontal', prob=0.5),
     dict(type='NormalizePadImage', pad_shape={{_base_.sam_input_size}}),
     dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5, flip_ratio_bev_vertical=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
-         translation_std=[0.1, 0.1, 0.1]),
-    dict(type='PointSample', num_points=0.9),
+    dict(type='GlobalRotScaleTransXY', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
+         translation_std=[0.1, 0.1, 0.1]),  # scale on x, y only (reference)
+    dict(type='PointSample', num_points=0.8),  # point dropout 0-20 % (reference)
     {{_base_.camera_pack}},
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

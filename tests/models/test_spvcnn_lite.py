@@ -58,19 +58,6 @@ def test_every_parameter_gets_a_gradient():
     assert missing == []
 
 
-def test_coarse_voxels_nest_in_finer_ones():
-    coors = torch.tensor([[0, 5, 7, 1], [0, 4, 6, 0], [1, 5, 7, 1], [0, 15, 0, 3]], dtype=torch.int32)
-    coarse, fine2coarse = SPVCNNLite.quantise(coors, 4)
-    assert coarse.tolist() == [[0, 1, 1, 0], [0, 3, 0, 0], [1, 1, 1, 0]]
-    assert fine2coarse.tolist() == [0, 0, 2, 1]
-    # twice by 2 gives the same voxels as once by 4
-    half, fine2half = SPVCNNLite.quantise(coors, 2)
-    quarter, half2quarter = SPVCNNLite.quantise(half, 2)
-    assert torch.equal(quarter, coarse) and torch.equal(half2quarter[fine2half], fine2coarse)
-    with pytest.raises(ValueError, match='multiple of the previous'):
-        SPVCNNLite(scales=(2, 3))
-
-
 def test_point_features_are_offsets_to_voxel_mean_and_centre():
     points = torch.tensor([[0.01, 0.02, 0.03, 0.5], [0.05, 0.06, 0.07, 0.1], [1.0, 1.0, 1.0, 0.0]])
     coors = torch.tensor([[0, 500, 500, 40], [0, 500, 500, 40], [0, 510, 510, 50]], dtype=torch.int32)
@@ -96,26 +83,33 @@ def test_spconv_and_torchsparse_agree():
 
 
 def test_voxel_level_point_branch_equals_2dpass_per_point_computation():
-    """The point branch runs per voxel with point-count weights; 2DPASS runs it per point. Same values."""
+    """The point branch runs per input voxel and averages (input, output) pairs with point-count weights;
+    2DPASS runs it per point. Same values, here with an input voxel split between two output voxels."""
     from elite.models.backbones.spvcnn_lite import PointBranch
+    from elite.models.backbones.stage_grids import StageTransfer
     from elite.models.utils import scatter_mean
     torch.manual_seed(0)
     branch = PointBranch(8).eval()
-    point2prev = torch.tensor([0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 4])  # 11 points in 5 voxels
-    prev2next = torch.tensor([0, 0, 1, 1, 1])  # 5 voxels in 2 coarser ones
+    point2in = torch.tensor([0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 4])  # 11 points in 5 voxels
+    point2out = torch.tensor([0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1])  # voxel 0's points go to both output voxels
+    context = torch.tensor([0, 0, 1, 1, 1])  # coors // 2 groups of the input voxels
+    pairs = torch.tensor([[0, 0], [0, 1], [1, 1], [2, 1], [3, 1], [4, 1]])
+    transfer = StageTransfer(torch.zeros(2, 4), pairs[:, 0], pairs[:, 1], torch.tensor([2., 1, 1, 2, 1, 4]),
+                             context, 2, None)
     features = torch.randn(5, 8)
-    prev_points = torch.bincount(point2prev).float()
     with torch.no_grad():
-        ours = branch(features, prev2next, 2, prev_points)
-        context = branch.context(scatter_mean(features, prev2next, 2))[prev2next]
-        fused = torch.cat([branch.layer_in(features), context], dim=1)
-        per_point = scatter_mean(branch.layer_out(fused[point2prev]), prev2next[point2prev], 2)
+        ours = branch(features, transfer)
+        fused = torch.cat([branch.layer_in(features), branch.context(scatter_mean(features, context, 2))[context]],
+                          dim=1)
+        per_point = scatter_mean(branch.layer_out(fused[point2in]), point2out, 2)
     torch.testing.assert_close(ours, per_point)
 
 
 def per_point_reference(backbone, voxels):
-    """The student computed as 2DPASS orders it: per-point MLP then average, every scale quantised from the
-    points, the point branch's last layers and every stage output per point, the classifier per point."""
+    """The student with nested grids computed in 2DPASS's order: per-point MLP then average, every scale
+    quantised from the points, the point branch's last layers and every stage output per point, the classifier
+    per point. (The reference grids are checked against a re-implementation of 2DPASS itself in
+    test_checkpoint_conversion.py.)"""
     from elite.models.utils import scatter_mean, unique_rows
     points, point_coors = voxels['points'][:, :4], voxels['point_coors']
     point2voxel = [voxels['point2voxel_map']]
@@ -149,7 +143,7 @@ def per_point_reference(backbone, voxels):
 def test_student_equals_the_per_point_2dpass_computation():
     """Averages taken before affine layers, coarse voxels from finer voxels, the classifier once per finest
     output voxel: the same features and logits as the per-point order, and every point's own."""
-    model = build().eval()
+    model = build(grid='nested').eval()
     data = batch(model, sizes=(6000, 4000), spread=(0.6, 0.6, 0.2))  # several points per voxel
     with torch.no_grad():
         ours = model.extract_feat(data['inputs'])

@@ -1,6 +1,7 @@
-# LiDAR-only SemanticKITTI for the student baseline: mmdet3d's dataset and base config, with the
-# augmentation of ELITE.md section 1 (full rotation about z, flips, scale 0.95-1.05, translation
-# N(0, 0.1), point dropout) and a packer that also records the sequence / frame ids (for submissions).
+# LiDAR-only SemanticKITTI for the student baseline: mmdet3d's dataset and base config, with the reference
+# code's training data (2DPASS dataloader/dataset.py: points inside the range, rotation U(0, 2 pi) about z,
+# flips, scale 0.95-1.05 on x and y, translation N(0, 0.1), point dropout 0-20 %) and a packer that also
+# records the sequence / frame ids (for submissions).
 _base_ = ['mmdet3d::_base_/datasets/semantickitti.py']
 custom_imports = dict(imports=['elite'], allow_failed_imports=False)
 
@@ -12,22 +13,37 @@ load_labels = dict(type='LoadAnnotations3D', with_bbox_3d=False, with_label_3d=F
                    seg_3d_dtype='np.int32', seg_offset=2**16, dataset_type='semantickitti',
                    backend_args=backend_args)
 pack = dict(type='PackPointImageInputs', keys=['points', 'pts_semantic_mask'])
+# Training drops the points outside the voxel grid (strictly inside, before any augmentation), as the reference
+# dataset does; validation and test keep every point (SemanticKittiMetric scores both ways).
+point_cloud_range = [-50, -50, -4, 50, 50, 2]
+range_filter = dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range)
 
 train_pipeline = [
     load_points,
     load_labels,
     dict(type='PointSegClassMapping'),
+    range_filter,
     dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5, flip_ratio_bev_vertical=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
-         translation_std=[0.1, 0.1, 0.1]),
-    dict(type='PointSample', num_points=0.9),
+    dict(type='GlobalRotScaleTransXY', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
+         translation_std=[0.1, 0.1, 0.1]),  # scale on x, y only (reference)
+    dict(type='PointSample', num_points=0.8),  # point dropout 0-20 % (reference)
     pack,
 ]
 test_pipeline = [load_points, load_labels, dict(type='PointSegClassMapping'), pack]
 
-# TTA (ELITE.md section 6): rotated / flipped / scaled copies of each scan, softmax averaged by
-# mmdet3d's Seg3DTTAModel. 2 flips x 4 rotations x 2 scales = 16 views.
+# TTA (tools/test.py --tta [SCHEME]), two named schemes:
+# - 'reference' (default, as 2DPASS / ELiTe --num_vote 12): 12 views, each a rotation U(0, 2 pi) about z and a
+#   translation N(0, 0.1), seeded per scan and view (repeatable); raw logits summed.
+# - 'views16': 2 flips x 4 rotations x 2 scales = 16 fixed views, softmax averaged by mmdet3d's Seg3DTTAModel.
 tta_pipeline = [
+    load_points,
+    load_labels,
+    dict(type='PointSegClassMapping'),
+    dict(type='TestTimeAug', transforms=[[dict(type='SeededRotTransView', view=v, seed=0) for v in range(12)],
+                                         [pack]])
+]
+tta_model = dict(type='Seg3DLogitSumTTAModel')
+views16_tta_pipeline = [
     load_points,
     load_labels,
     dict(type='PointSegClassMapping'),
@@ -39,11 +55,12 @@ tta_pipeline = [
         [pack],
     ])
 ]
-tta_model = dict(type='Seg3DTTAModel')
+views16_tta_model = dict(type='Seg3DTTAModel')
 
 train_dataloader = dict(batch_size=4, num_workers=4,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
 test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 val_dataloader = test_dataloader
-val_evaluator = dict(type='SemanticKittiMetric')
+# mIoU of the reference protocol (in-range points, as 2DPASS / ELiTe validate) and of all points
+val_evaluator = dict(type='SemanticKittiMetric', point_cloud_range=point_cloud_range)
 test_evaluator = val_evaluator

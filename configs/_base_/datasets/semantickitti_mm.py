@@ -14,6 +14,7 @@ train_pipeline = [
     {{_base_.load_points}},
     {{_base_.load_labels}},
     dict(type='PointSegClassMapping'),
+    {{_base_.range_filter}},
     dict(type='LoadCameraImage', backend_args={{_base_.backend_args}}),
     dict(type='ProjectPointsToImage'),  # before any 3D augmentation, so correspondences survive it
     dict(type='BottomCropImage', crop_size=crop_size, random_left=True),
@@ -21,9 +22,9 @@ train_pipeline = [
     dict(type='FlipImageHorizontal', prob=0.5),
     dict(type='NormalizePadImage', pad_shape=sam_input_size),
     dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5, flip_ratio_bev_vertical=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
-         translation_std=[0.1, 0.1, 0.1]),
-    dict(type='PointSample', num_points=0.9),  # point dropout: keep a random 90-100 % of the points
+    dict(type='GlobalRotScaleTransXY', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
+         translation_std=[0.1, 0.1, 0.1]),  # scale on x, y only (reference)
+    dict(type='PointSample', num_points=0.8),  # point dropout 0-20 % (reference)
     camera_pack,
 ]
 camera_test_pipeline = [

@@ -20,11 +20,14 @@ model = dict(
     point_decoder=dict(type='PointDecoder', in_channels=64, channels=128, num_classes=num_classes),
     # stage and fused heads: CE + Lovasz, both weight 1 (reference code); CE weights as the student's
     stage_loss=dict(
-        loss_ce=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True,
-                     class_weight={{_base_.semantickitti_class_weight}}, loss_weight=1.0),
+        loss_ce=dict(type='WeightedMeanCrossEntropyLoss', class_weight={{_base_.semantickitti_class_weight}},
+                     loss_weight=1.0),
         loss_lovasz=dict(type='LovaszLoss', loss_type='multi_class', reduction='none', loss_weight=1.0)),
     num_stages=4,
     kd_mode='multi_stage',  # 'single_stage' = Table II row b
+    # stage heads on the voxel-branch outputs (scales 1, 2, 4, 8), per-voxel CE + Lovasz on majority labels,
+    # voxel logits broadcast to the points for the KL (reference arch_elite.py); 'point' = per-point features
+    stage_supervision='voxel',
     # point stage 1, patch stage 1/4, KD 0.05/4, fused 2D head 1 (reference code)
     loss_weights=dict(point_stage=1.0, patch_stage=0.25, kd=0.0125, fused=1.0),
     kd_reduction='mean',  # the reference's element-wise mean; 'batchmean' is the KL's true mean

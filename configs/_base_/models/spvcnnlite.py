@@ -1,5 +1,5 @@
 # The ELiTe student alone (ELITE.md section 2): SPVCNNLite + per-point classifier,
-# loss = class-weighted CE + 0.1 x Lovasz-softmax (weights from the reference code).
+# loss = class-weighted CE + 0.1 x Lovasz-softmax (weights and normalisation from the reference code).
 _base_ = ['./point_image_data_preprocessor.py']
 
 # (max_freq / freq) ** (1/3) of SemanticKITTI's per-class point frequencies (semantic-kitti.yaml 'content',
@@ -10,15 +10,17 @@ semantickitti_class_weight = [2.0484, 11.4097, 9.5813, 5.6957, 5.2598, 9.5177, 1
 model = dict(
     type='PointVoxelSegmentor',
     data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(type='SPVCNNLite', in_channels=4, channels=64, scales=(2, 4, 8, 16), sparse_backend='auto'),
+    backbone=dict(type='SPVCNNLite', in_channels=4, channels=64, scales=(2, 4, 8, 16), sparse_backend='auto',
+                  grid='reference'),  # 2DPASS's per-scale grids; 'nested' is faster (a departure)
     decode_head=dict(
         type='SPVCNNLiteHead',
         channels=256,
         mid_channels=128,
         num_classes=19,
         ignore_index=19,
-        loss_decode=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True,
-                         class_weight=semantickitti_class_weight, loss_weight=1.0),
+        # normalised as torch's nn.CrossEntropyLoss(weight=...), the reference's: / sum of the targets' weights
+        loss_decode=dict(type='WeightedMeanCrossEntropyLoss', class_weight=semantickitti_class_weight,
+                         loss_weight=1.0),
         loss_lovasz=dict(type='LovaszLoss', loss_type='multi_class', reduction='none', loss_weight=0.1)),
     train_cfg=dict(),
     test_cfg=dict())

@@ -14,6 +14,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from ..models.backbones.stage_grids import GRIDS
 from .data_pipeline import ensure_full_size_frames
 from .machine import machine_description
 
@@ -33,10 +34,13 @@ def count(parameters: Iterable[nn.Parameter], trainable: Optional[bool] = None) 
     return sum(p.numel() for p in unique if trainable is None or p.requires_grad == trainable)
 
 
-def build_model(config: str) -> nn.Module:
+def build_model(config: str, **backbone) -> nn.Module:
+    """The config's model; ``backbone`` overrides its backbone's arguments (e.g. ``grid='nested'``)."""
     init_default_scope('mmdet3d')
     from mmdet3d.registry import MODELS
-    return MODELS.build(Config.fromfile(config).model)
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.update(backbone)
+    return MODELS.build(cfg.model)
 
 
 def parameter_report(model: nn.Module) -> Dict:
@@ -126,7 +130,9 @@ def timed_in_turn(fns: Dict[str, Callable[[int], None]], warmup: int, repeats: i
                 peaks[name] = torch.cuda.max_memory_allocated() / 2 ** 20 if device == 'cuda' else memory.megabytes
             elif i >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: dict(ms=round(float(np.median(times[name])) * 1000, 1), peak_mb=round(peaks[name], 1))
+    return {name: dict(ms=round(float(np.median(times[name])) * 1000, 1),
+                       range_ms=[round(float(min(times[name])) * 1000, 1), round(float(max(times[name])) * 1000, 1)],
+                       peak_mb=round(peaks[name], 1))
             for name in fns}
 
 
@@ -162,7 +168,10 @@ def compare_model(name: str) -> nn.Module:
 
 def latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: int = 4, repeats: int = 10,
                    warmup: int = 2, data_root: str = 'data/benchmark_kitti') -> Dict:
-    """Student inference latency on full-size synthetic scans, beside ``compare`` on the same scans."""
+    """Student inference latency on full-size synthetic scans, beside ``compare`` on the same scans.
+
+    An SPVCNNLite student is timed in both grid modes (``grids``: ms, range, peak memory and speedup of each);
+    ``student_ms`` / ``speedup`` are those of the config's own mode."""
     ensure_full_size_frames(data_root, frames=max(scans, 1))
     init_default_scope('mmdet3d')
     from mmdet3d.registry import DATASETS
@@ -173,14 +182,24 @@ def latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: 
     samples = [dataset[i] for i in range(min(scans, len(dataset)))]
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     models = dict(student=build_model(config))
+    own_grid = getattr(models['student'].backbone, 'grid', None)
+    other_grids = [g for g in GRIDS if g != own_grid] if own_grid else []
+    models.update({f'student_{grid}': build_model(config, grid=grid) for grid in other_grids})
     if compare:
         models['compare'] = compare_model(compare)
     timing = time_inference(models, samples, repeats, warmup, device)
-    result = dict(student_ms=timing['student']['ms'], student_peak_mb=timing['student']['peak_mb'])
+    result = dict(student_ms=timing['student']['ms'], student_range_ms=timing['student']['range_ms'],
+                  student_peak_mb=timing['student']['peak_mb'])
     if compare:
         result.update(compare=compare, compare_ms=timing['compare']['ms'],
-                      compare_peak_mb=timing['compare']['peak_mb'],
+                      compare_range_ms=timing['compare']['range_ms'], compare_peak_mb=timing['compare']['peak_mb'],
                       speedup=round(timing['compare']['ms'] / timing['student']['ms'], 2))
+    if own_grid:
+        result['grids'] = {}
+        for grid in [own_grid] + other_grids:
+            t = timing['student' if grid == own_grid else f'student_{grid}']
+            result['grids'][grid] = dict(t, **({'speedup': round(timing['compare']['ms'] / t['ms'], 2)}
+                                               if compare else {}))
     result.update(points_per_scan=int(np.mean([len(s['inputs']['points']) for s in samples])), scans=len(samples),
                   repeats=repeats, device=device, threads=torch.get_num_threads(), machine=machine_description(),
                   config=config)

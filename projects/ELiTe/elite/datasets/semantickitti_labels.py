@@ -7,6 +7,10 @@ defined by it: ``LEARNING_MAP_INV`` is the official ``learning_map_inv`` of ``se
 shifted to mmdet3d's numbering (official train id ``c + 1`` is mmdet3d's ``c``), one canonical raw id per
 class, which is what the benchmark server expects in submissions.
 
+The reference code (2DPASS / ELiTe) trains on ``learning_map`` ids instead: 0 = unlabelled, ``c + 1`` = mmdet3d's
+class ``c``. SAM-PLG works, and its pseudo-label PNGs are written, in those ids (:func:`raw_to_learning`,
+:func:`learning_to_train`).
+
 ``CLASS_NAMES`` and ``PALETTE`` are mmdet3d's own, so metric keys match ``SegMetric``'s. Note mmdet3d's
 spelling: class 4 is called ``'bus'`` but is other-vehicle (raw 20), and ``'trunck'``, ``'terrian'``.
 """
@@ -64,3 +68,19 @@ def train_to_raw(train: np.ndarray, learning_map_inv: Mapping[int, int] = LEARNI
                  source: str = '') -> np.ndarray:
     """Train ids -> canonical raw ids (uint32), as written in submission ``.label`` files."""
     return _lookup(train, learning_map_inv, np.uint32, 'class ids', source)
+
+
+def raw_to_learning(raw: np.ndarray, labels_map: Mapping[int, int] = LABELS_MAP, source: str = '') -> np.ndarray:
+    """Raw ids -> the reference's ``learning_map`` ids (int64): 0 = unlabelled, ``c + 1`` = train id ``c``."""
+    train = raw_to_train(raw, labels_map, source)
+    return np.where(train == IGNORE_INDEX, 0, train + 1)
+
+
+def learning_to_train(learning: np.ndarray, source: str = '') -> np.ndarray:
+    """``learning_map`` ids (0 = unlabelled, 1..19) -> train ids 0..18, 19 = ignored (int64)."""
+    learning = np.asarray(learning).astype(np.int64, copy=False)
+    if learning.size and (learning.min() < 0 or learning.max() > IGNORE_INDEX):
+        bad = np.unique(learning[(learning < 0) | (learning > IGNORE_INDEX)])
+        raise ValueError(f'{source or "labels"}: ids {bad[:10].tolist()} are not learning_map ids (0 = unlabelled, '
+                         f'1..{IGNORE_INDEX})')
+    return np.where(learning == 0, IGNORE_INDEX, learning - 1)

@@ -1,5 +1,7 @@
-"""What mmengine's runner and loops need from the plugin: config set-up for the tools and hooks."""
+"""What mmengine's runner and loops need from the plugin: config set-up for the tools, hooks and
+the reference learning-rate schedule."""
 from .hooks import BEVVisualizationHook
 from .runner_setup import setup_runner_config, setup_test_config
+from .schedulers import ReferenceCosineLR
 
-__all__ = ['BEVVisualizationHook', 'setup_runner_config', 'setup_test_config']
+__all__ = ['BEVVisualizationHook', 'ReferenceCosineLR', 'setup_runner_config', 'setup_test_config']

@@ -74,16 +74,25 @@ def without_label_loading(pipeline: List[dict]) -> List[dict]:
     return [t for t in pipeline if t['type'] not in LABEL_TRANSFORMS]
 
 
-def setup_test_config(cfg: Config, tta: bool = False, submit_dir: Optional[str] = None,
+def setup_test_config(cfg: Config, tta: Optional[str] = None, submit_dir: Optional[str] = None,
                       show_dir: Optional[str] = None, show_interval: int = 1) -> Config:
-    """Apply tools/test.py's options: TTA model and pipeline, submission metric, headless pictures."""
+    """Apply tools/test.py's options: TTA model and pipeline, submission metric, headless pictures.
+
+    ``tta``: None (no TTA), ``'reference'`` (the config's ``tta_model`` / ``tta_pipeline``) or a scheme name
+    ``X`` (``X_tta_model`` / ``X_tta_pipeline``).
+    """
     dataset = cfg.test_dataloader.dataset
     if tta:
-        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
-            raise KeyError(f'{cfg.filename}: --tta needs tta_model and tta_pipeline in the config')
-        dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
+        prefix = '' if tta in ('reference', True) else f'{tta}_'
+        model_key, pipeline_key = f'{prefix}tta_model', f'{prefix}tta_pipeline'
+        if model_key not in cfg or pipeline_key not in cfg:
+            schemes = sorted({'reference' if k == 'tta_model' else k[:-len('_tta_model')]
+                              for k in cfg.keys() if k.endswith('tta_model')})
+            raise KeyError(f'{cfg.filename}: --tta {tta} needs {model_key} and {pipeline_key} in the config; '
+                           f'its schemes: {schemes}')
+        dataset.pipeline = cfg[pipeline_key]
+        cfg[model_key].module = cfg.model
+        cfg.model = cfg[model_key]
     if not infos_have_labels(dataset.get('data_root'), dataset.ann_file):
         dataset.pipeline = without_label_loading(dataset.pipeline)
         if submit_dir is None:

@@ -5,6 +5,9 @@ labels, so ``eval_ann_info`` is ``{}`` or ``None``) and its ``submission_prefix`
 text files. :class:`SemanticKittiMetric` writes ``{submission_dir}/sequences/{seq}/predictions/{frame}.label``
 (uint32 raw ids, one per point, in scan order) as the benchmark server expects, and scores whatever
 samples carry labels exactly as ``SegMetric`` does. :func:`score_submission` scores such a folder offline.
+
+With ``point_cloud_range``, it scores two protocols and prints both in one table: the reference code's
+(2DPASS / ELiTe validate on the points strictly inside the range, which their dataset keeps) and all points.
 """
 import os
 import re
@@ -16,8 +19,9 @@ from mmdet3d.evaluation import seg_eval
 from mmdet3d.evaluation.metrics import SegMetric
 from mmdet3d.registry import METRICS
 from mmengine.logging import MMLogger, print_log
+from terminaltables import AsciiTable
 
-from ..datasets.kitti_files import count_points, read_label
+from ..datasets.kitti_files import count_points, read_label, read_scan
 from ..datasets.semantickitti_labels import (CLASS_NAMES, IGNORE_INDEX, LABELS_MAP, LEARNING_MAP_INV,
                                              raw_to_train, train_to_raw)
 
@@ -97,6 +101,9 @@ class SemanticKittiMetric(SegMetric):
             ``{submission_dir}/sequences/{seq}/predictions/{frame}.label``; required for unlabelled scans.
         learning_map_inv: train id -> raw id for the written files; defaults to the official inverse
             (``LEARNING_MAP_INV``; it cannot be derived from ``labels_map``, which is many-to-one).
+        point_cloud_range: [x_min, y_min, z_min, x_max, y_max, z_max]: also score the points strictly inside
+            it (read from each scan's file), the reference protocol; its mIoU is then ``miou`` and the all-points
+            results get the suffix ``_all_points``. None: all points only.
         **kwargs: ``SegMetric``'s ``collect_device``, ``prefix``, ``pklfile_prefix``. Its
             ``submission_prefix`` (ScanNet text files) is refused in favour of ``submission_dir``.
 
@@ -106,13 +113,16 @@ class SemanticKittiMetric(SegMetric):
     """
 
     def __init__(self, submission_dir: Optional[str] = None, learning_map_inv: Optional[Mapping[int, int]] = None,
-                 **kwargs) -> None:
+                 point_cloud_range: Optional[Sequence[float]] = None, **kwargs) -> None:
         if kwargs.get('submission_prefix'):
             raise ValueError('SemanticKittiMetric: submission_prefix writes ScanNet-style text files; '
                              'use submission_dir for SemanticKITTI .label files.')
         super().__init__(**kwargs)
         self.submission_dir = submission_dir
         self.learning_map_inv = dict(LEARNING_MAP_INV if learning_map_inv is None else learning_map_inv)
+        if point_cloud_range is not None and len(point_cloud_range) != 6:
+            raise ValueError(f'point_cloud_range needs 6 values (mins then maxes), got {point_cloud_range}')
+        self.point_cloud_range = None if point_cloud_range is None else np.asarray(point_cloud_range, np.float32)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Check each scan, write its predictions (if ``submission_dir``) and keep labelled scans for scoring."""
@@ -131,11 +141,26 @@ class SemanticKittiMetric(SegMetric):
                 raise ValueError(f'{source} has no labels (test split?) and SemanticKittiMetric has no '
                                  'submission_dir: set submission_dir to write its predictions.')
             scored = (None, None) if gt is None else self._checked_for_scoring(gt.ravel(), pred, source)
+            in_range = None if gt is None else self._in_range(lidar_path, len(pred), source)
             written = None
             if self.submission_dir is not None:
                 written = prediction_path(self.submission_dir, sequence, frame_id)
                 _write_atomically(written, self._raw_ids(pred, source))
-            self.results.append((*scored, written))  # one entry per scan, labelled or not
+            self.results.append((*scored, written, in_range))  # one entry per scan, labelled or not
+
+    def _in_range(self, lidar_path: Optional[str], num_points: int, source: str) -> Optional[np.ndarray]:
+        """(N,) bool: the scan's points strictly inside ``point_cloud_range`` (2DPASS's dataset filter)."""
+        if self.point_cloud_range is None:
+            return None
+        if not lidar_path or not os.path.isfile(lidar_path):
+            raise FileNotFoundError(f'{source}: scan file {lidar_path!r} not found; SemanticKittiMetric('
+                                    'point_cloud_range=...) reads it to find the in-range points. Keep lidar_path '
+                                    'in the data sample, or set point_cloud_range=None to score all points only.')
+        xyz = read_scan(lidar_path)[:, :3]
+        if len(xyz) != num_points:
+            raise ValueError(f'{lidar_path}: {len(xyz)} points in the file, {num_points} predictions')
+        lo, hi = self.point_cloud_range[:3], self.point_cloud_range[3:]
+        return ((xyz > lo) & (xyz < hi)).all(axis=1)
 
     def _raw_ids(self, pred: np.ndarray, source: str) -> np.ndarray:
         try:
@@ -164,15 +189,37 @@ class SemanticKittiMetric(SegMetric):
     def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
         """``SegMetric``'s result (per-class IoU table, mIoU) over labelled scans, else the submission count."""
         logger = MMLogger.get_current_instance()
-        written = sorted({path for _, _, path in results if path is not None})
+        written = sorted({path for _, _, path, _ in results if path is not None})
         if written:
             print_log(f'SemanticKITTI predictions of {len(written)} scans written under '
                       f'{os.path.join(self.submission_dir, "sequences")}', logger=logger)
-        labelled = [(dict(pts_semantic_mask=gt), dict(pts_semantic_mask=pred))
-                    for gt, pred, _ in results if gt is not None]
-        if labelled:
-            return super().compute_metrics(labelled)
-        return dict(submission_files=len(written))
+        labelled = [(gt, pred, in_range) for gt, pred, _, in_range in results if gt is not None]
+        if not labelled:
+            return dict(submission_files=len(written))
+        meta = self.dataset_meta
+        label2cat, ignore_index = meta['label2cat'], meta['ignore_index']
+        gts, preds = [gt for gt, _, _ in labelled], [pred for _, pred, _ in labelled]
+        if self.point_cloud_range is None:
+            return seg_eval(gts, preds, label2cat, ignore_index, logger=logger)
+        in_range_gts = [np.where(in_range, gt, np.asarray(ignore_index, gt.dtype)) for gt, _, in_range in labelled]
+        protocols = {'in range (reference)': seg_eval(in_range_gts, preds, label2cat, ignore_index, logger='silent'),
+                     'all points': seg_eval(gts, preds, label2cat, ignore_index, logger='silent')}
+        lo, hi = self.point_cloud_range[:3].tolist(), self.point_cloud_range[3:].tolist()
+        print_log(f'\nin range: the points strictly inside {lo} .. {hi}, as 2DPASS / ELiTe validate (miou); '
+                  'all points: every point of each scan (miou_all_points)\n' + protocol_table(protocols, label2cat),
+                  logger=logger)
+        reference, all_points = protocols.values()
+        return dict(reference, **{f'{k}_all_points': v for k, v in all_points.items()})
+
+
+def protocol_table(protocols: Mapping[str, Mapping[str, float]], label2cat: Mapping[int, str]) -> str:
+    """One table, a named row per protocol: per-class IoU, mIoU, acc, acc_cls (as ``seg_eval`` prints them)."""
+    columns = [label2cat[i] for i in range(len(label2cat))] + ['miou', 'acc', 'acc_cls']
+    rows = [['protocol'] + columns]
+    rows += [[name] + [f'{result[c]:.4f}' for c in columns] for name, result in protocols.items()]
+    table = AsciiTable(rows)
+    table.inner_footing_row_border = False
+    return table.table
 
 
 def score_submission(submission_dir: str, data_root: str,

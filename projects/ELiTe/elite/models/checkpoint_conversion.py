@@ -1,10 +1,11 @@
 """Convert a 2DPASS baseline checkpoint (its 3D network, ``model_3d.*``) into an ELiTe student checkpoint.
 
-2DPASS (yanx27/2DPASS, ``network/spvcnn.py``) trains the same point-voxel network as our
-:class:`~elite.models.SPVCNNLite` + :class:`~elite.models.SPVCNNLiteHead`, under other names and with
-three layout differences, each handled below: spconv's 1 x 1 convolution quirk, the reversed axis order
-of its sparse indices, and voxel offsets measured from the voxel's corner instead of its centre. The
-result is an mmengine checkpoint, ``{'state_dict': ..., 'meta': ...}``, keyed as in
+2DPASS's baseline 3D network (yanx27/2DPASS ``network/baseline.py`` with ``network/voxel_fea_generator.py`` and
+``network/basic_block.py``; not ``network/spvcnn.py``, a different torchsparse U-Net) is the same point-voxel
+network as our :class:`~elite.models.SPVCNNLite` (with its default ``grid='reference'``) +
+:class:`~elite.models.SPVCNNLiteHead`, under other names and with three layout differences, each handled
+below: spconv's 1 x 1 convolution quirk, the reversed axis order of its sparse indices, and voxel offsets
+measured from the voxel's corner instead of its centre. The result is an mmengine checkpoint, ``{'state_dict': ..., 'meta': ...}``, keyed as in
 :class:`~elite.models.PointVoxelSegmentor` (``backbone.*``, ``decode_head.*``).
 """
 import _compat_pickle

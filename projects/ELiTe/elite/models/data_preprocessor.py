@@ -9,7 +9,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from torch import Tensor
 
-from .utils import unique_rows
+from .utils import reference_indices, unique_rows
 
 
 def unique_voxels(coors: Tensor) -> tuple:
@@ -32,8 +32,8 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
 
     ``voxel_type``:
 
-    - ``'point_voxel'`` (SPVCNN-style students): every point is kept; voxel coordinates are
-      ``floor((xyz - range_min) / voxel_size)`` clamped into the grid of ``point_cloud_range``, so points
+    - ``'point_voxel'`` (SPVCNN-style students): every point is kept; voxel coordinates are 2DPASS's
+      ``long(cells * (xyz - range_min) / (range_max - range_min))`` clamped into the grid, so points
       outside the range still get a voxel (and a prediction). ``inputs['voxels']`` holds
       ``points`` (N_total, C), ``point_coors`` (N_total, 4) [batch, x, y, z] int32, ``coors`` (V, 4) the unique
       voxels, ``point2voxel_map`` (N_total,) long into ``coors``, ``spatial_shape`` [X, Y, Z] and
@@ -57,12 +57,8 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
         voxel_size = points[0].new_tensor(self.voxel_layer.voxel_size)
         pc_range = points[0].new_tensor(self.voxel_layer.point_cloud_range)
         spatial_shape = torch.round((pc_range[3:] - pc_range[:3]) / voxel_size).long()
-        point_coors = []
-        for i, res in enumerate(points):
-            grid = torch.floor((res[:, :3] - pc_range[:3]) / voxel_size).long()
-            grid = torch.minimum(grid.clamp_(min=0), spatial_shape - 1)
-            point_coors.append(F.pad(grid, (1, 0), value=i))
-        point_coors = torch.cat(point_coors).int()
+        point_coors = torch.cat([F.pad(reference_indices(res[:, :3], spatial_shape, pc_range[:3], pc_range[3:]),
+                                       (1, 0), value=i) for i, res in enumerate(points)]).int()
         coors, point2voxel_map, _ = unique_voxels(point_coors)
         return dict(points=torch.cat(points), point_coors=point_coors, coors=coors,
                     point2voxel_map=point2voxel_map, spatial_shape=spatial_shape.tolist(),

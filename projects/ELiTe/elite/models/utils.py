@@ -44,3 +44,22 @@ def unique_rows(rows: Tensor) -> tuple:
         unique_keys = torch.div(unique_keys, radix[d], rounding_mode='floor')
     columns.append(unique_keys)
     return torch.stack(columns[::-1], dim=1).to(rows.dtype), inverse
+
+
+def reference_indices(xyz: Tensor, cells: Tensor, range_min: Tensor, range_max: Tensor) -> Tensor:
+    """2DPASS's ``sparse_quantize``, ``long(cells * (p - min) / (max - min))`` in the points' dtype, then clamped
+    into the grid (out-of-range points, which the reference removes before training, keep a border voxel).
+
+    xyz (N, 3), cells / range_min / range_max (3,) -> (N, 3) long.
+    """
+    cells_f = cells.to(xyz.dtype)
+    idx = (cells_f * (xyz - range_min) / (range_max - range_min)).long()
+    return torch.minimum(idx.clamp_(min=0), cells.to(idx.device) - 1)
+
+
+def majority_vote(labels: Tensor, point2voxel: Tensor, num_voxels: int) -> Tensor:
+    """Each voxel's most frequent point label (N,) -> (V,), as the reference's ``voxelize_labels``; every label
+    value votes, the ignore label included (a voxel won by it is ignored). Ties go to the lowest label."""
+    num_labels = int(labels.max()) + 1 if len(labels) else 1
+    counts = torch.bincount(point2voxel * num_labels + labels.long(), minlength=num_voxels * num_labels)
+    return counts.view(num_voxels, num_labels).argmax(dim=1)

@@ -12,14 +12,17 @@ I/O here: ``writer.py`` saves the labels (step 8).
 4. SamPredictor: one image embedding per image, then the prompts in batches, 3 mask logits each.
 5. :func:`stable_masks` (stability score >= 0.9 at offset 1.0, boxes from the masks), :func:`box_nms` (IoU 0.7).
 6. :func:`majority_labels`: a mask takes the most frequent class, then the most frequent instance of that class,
-   among the labelled pixels it covers; a mask covering none is dropped.
+   among the pixels with a projected point it covers, points labelled unlabelled included; a mask covering
+   none, or won by unlabelled, is dropped (the reference ``amg.py``).
 7. :func:`paint_masks`: masks painted in ascending predicted-IoU order (best last) over the sparse labels.
 
-Labels are raw SemanticKITTI ids (uint16, 0 = unlabelled) and instance ids (0 = none), as in the ``.label``
-files: mapping them to training ids stays the dataset's job, as for the point labels.
+Semantic labels are the reference's ``learning_map`` ids (uint16, 0 = unlabelled, ``c + 1`` = mmdet3d's class
+``c``; see ``datasets.semantickitti_labels.raw_to_learning``): the reference maps the point labels before
+prompting, so prompts, mask inputs and votes live in the training classes (car and moving-car are one class).
+Instance ids are the ``.label`` files' (0 = none).
 """
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -38,18 +41,19 @@ DOWNSAMPLE_MODES = ('nearest', 'keep_labelled')
 
 
 def sparse_label_images(points_xyz: np.ndarray, semantic: np.ndarray, instance: np.ndarray,
-                        lidar2img: np.ndarray, img_hw: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+                        lidar2img: np.ndarray, img_hw: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 1: the scan's labels at the pixels its points project to.
 
     Args:
         points_xyz: (N, 3) LiDAR points.
-        semantic, instance: (N,) raw semantic and instance ids of the points.
+        semantic, instance: (N,) learning_map semantic ids and instance ids of the points.
         lidar2img: (4, 4) ``P2 @ Tr``.
         img_hw: image (height, width).
 
     Returns:
         semantic, instance: (H, W) uint16 images, 0 where no point projects. Where several points share a
         pixel, the one nearest the LiDAR gives it its labels (it occludes the others in the image).
+        has_point: (H, W) bool, the pixels some point projects to (they vote in step 6, labelled or not).
     """
     if len(semantic) != len(points_xyz) or len(instance) != len(points_xyz):
         raise ValueError(f'sparse_label_images: {len(points_xyz)} points but {len(semantic)} semantic and '
@@ -65,7 +69,9 @@ def sparse_label_images(points_xyz: np.ndarray, semantic: np.ndarray, instance: 
     inst_img = np.zeros(height * width, dtype=np.uint16)
     sem_img[pixel[nearest]] = semantic[point2img_index[nearest]]
     inst_img[pixel[nearest]] = instance[point2img_index[nearest]]
-    return sem_img.reshape(height, width), inst_img.reshape(height, width)
+    has_point = np.zeros(height * width, dtype=bool)
+    has_point[pixel] = True
+    return sem_img.reshape(height, width), inst_img.reshape(height, width), has_point.reshape(height, width)
 
 
 def label_grid(semantic: np.ndarray, instance: np.ndarray, resized_hw: Tuple[int, int], grid_size: int = 256,
@@ -176,15 +182,15 @@ def box_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.7) -> Tensor
 
 
 def majority_labels(covered: Tensor, semantic: Tensor, instance: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """Step 6: each mask's majority class, and majority instance within that class, over the labelled pixels.
+    """Step 6: each mask's majority class, and majority instance within that class, over the pixels with a point.
 
     Args:
-        covered: (M, K) bool, which of the K labelled pixels each mask covers.
-        semantic, instance: (K,) int64 labels of those pixels.
+        covered: (M, K) bool, which of the K pixels with a projected point each mask covers.
+        semantic, instance: (K,) int64 labels of those pixels (semantic 0 = a point labelled unlabelled: it votes).
 
     Returns:
         semantic, instance: (M,) int64; ties go to the smaller id. has_label: (M,) bool, False for masks that
-        cover no labelled pixel (their labels are meaningless).
+        cover no such pixel or whose majority is unlabelled (they are not painted, as in the reference).
     """
     classes, class_of_pixel = torch.unique(semantic, return_inverse=True)
     pairs, pair_of_pixel = torch.unique(semantic * ID_RANGE + instance, return_inverse=True)
@@ -195,7 +201,7 @@ def majority_labels(covered: Tensor, semantic: Tensor, instance: Tensor) -> Tupl
     pair_counts = hits @ torch.nn.functional.one_hot(pair_of_pixel, len(pairs)).float()
     pair_counts[(pairs // ID_RANGE)[None] != best_class[:, None]] = -1  # only instances of the winning class
     best_instance = pairs[pair_counts.argmax(dim=1)] % ID_RANGE
-    return best_class, best_instance, covered.any(dim=1)
+    return best_class, best_instance, covered.any(dim=1) & (best_class != UNLABELLED)
 
 
 class CompactMasks:
@@ -258,14 +264,14 @@ def paint_masks(semantic: np.ndarray, instance: np.ndarray, masks: Sequence[np.n
 @dataclass
 class PseudoLabels:
     """One image's pseudo-labels and how many prompts / masks each step left."""
-    semantic: np.ndarray  # (H, W) uint16 raw semantic ids
+    semantic: np.ndarray  # (H, W) uint16 learning_map ids (0 = unlabelled)
     instance: np.ndarray  # (H, W) uint16 instance ids
     painted: np.ndarray  # (H, W) bool, pixels some mask painted (the rest keep the sparse labels)
     num_prompts: int
     num_masks: int  # 3 per prompt
     num_stable: int
     num_after_nms: int
-    num_painted: int  # kept by NMS and covering a labelled pixel
+    num_painted: int  # kept by NMS, covering a point and not won by unlabelled
 
 
 class SamPseudoLabelGenerator:
@@ -309,19 +315,22 @@ class SamPseudoLabelGenerator:
         self.encoder_runs += 1
 
     @torch.no_grad()
-    def generate(self, image: np.ndarray, semantic: np.ndarray, instance: np.ndarray) -> PseudoLabels:
+    def generate(self, image: np.ndarray, semantic: np.ndarray, instance: np.ndarray,
+                 has_point: Optional[np.ndarray] = None) -> PseudoLabels:
         """Pseudo-labels for one image.
 
         Args:
             image: (H, W, 3) uint8 RGB.
-            semantic, instance: (H, W) sparse labels (:func:`sparse_label_images`).
+            semantic, instance, has_point: (H, W) sparse labels and the pixels with a point
+                (:func:`sparse_label_images`); without ``has_point``, the pixels with a label other than 0.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f'SamPseudoLabelGenerator: image must be (H, W, 3) uint8 RGB, got {image.shape} '
                              f'{image.dtype}')
-        if semantic.shape != image.shape[:2] or instance.shape != image.shape[:2]:
-            raise ValueError(f'SamPseudoLabelGenerator: label images {semantic.shape} / {instance.shape} do not '
-                             f'match the image {image.shape[:2]}')
+        has_point = semantic != UNLABELLED if has_point is None else has_point
+        if not semantic.shape == instance.shape == has_point.shape == image.shape[:2]:
+            raise ValueError(f'SamPseudoLabelGenerator: label images {semantic.shape} / {instance.shape} / '
+                             f'{has_point.shape} do not match the image {image.shape[:2]}')
         hw = image.shape[:2]
         resized_hw = ResizeLongestSide.get_preprocess_shape(*hw, self.predictor.model.image_encoder.img_size)
         grid_sem, grid_inst = label_grid(semantic, instance, resized_hw, self.grid_size, self.cell_size,
@@ -334,20 +343,21 @@ class SamPseudoLabelGenerator:
         # Counts the encoder's own forward passes while this generator runs, whoever triggers them.
         hook = self.predictor.model.image_encoder.register_forward_hook(self._count_encoder_run)
         try:
-            return self._prompt_sam(image, semantic, instance, grid_sem, grid_inst, cells, coords)
+            return self._prompt_sam(image, semantic, instance, has_point, grid_sem, grid_inst, cells, coords)
         finally:
             hook.remove()
             self.predictor.reset_image()
 
-    def _prompt_sam(self, image: np.ndarray, semantic: np.ndarray, instance: np.ndarray, grid_sem: np.ndarray,
-                    grid_inst: np.ndarray, cells: np.ndarray, coords: np.ndarray) -> PseudoLabels:
+    def _prompt_sam(self, image: np.ndarray, semantic: np.ndarray, instance: np.ndarray, has_point: np.ndarray,
+                    grid_sem: np.ndarray, grid_inst: np.ndarray, cells: np.ndarray, coords: np.ndarray
+                    ) -> PseudoLabels:
         """Steps 3 to 7 for the prompts of :meth:`generate`."""
         hw = image.shape[:2]
         device = self.predictor.device
         self.predictor.set_image(image)  # step 4: the image's one embedding
         grid_sem_t, grid_inst_t, cells_t = (_long_tensor(a, device) for a in (grid_sem, grid_inst, cells))
         coords_t = torch.as_tensor(coords, device=device)
-        rows, cols = np.nonzero(semantic != UNLABELLED)
+        rows, cols = np.nonzero(has_point)
         rows_t, cols_t = _long_tensor(rows, device), _long_tensor(cols, device)
         pixel_sem = _long_tensor(semantic[rows, cols], device)
         pixel_inst = _long_tensor(instance[rows, cols], device)

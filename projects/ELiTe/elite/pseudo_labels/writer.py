@@ -2,7 +2,7 @@
 
 Layout, beside each sequence's camera images ``sequences/XX/image_2/NNNNNN.png``::
 
-    sequences/XX/image_2_pseudo/semantic/NNNNNN.png   raw SemanticKITTI semantic ids, 0 = unlabelled
+    sequences/XX/image_2_pseudo/semantic/NNNNNN.png   learning_map ids: 0 = unlabelled, c + 1 = mmdet3d class c
     sequences/XX/image_2_pseudo/instance/NNNNNN.png   instance ids, 0 = none
 
 Both are single-channel 16-bit PNGs of the camera image's size (read them with :func:`read_label_png`, or
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ..datasets.kitti_files import KittiFormatError, lidar2img_from_calib, read_calib, read_label, read_scan
 from ..datasets.semantickitti_infos import SPLITS
+from ..datasets.semantickitti_labels import raw_to_learning
 from .sam_model import build_sam
 from .sam_plg import SamPseudoLabelGenerator, sparse_label_images
 
@@ -76,8 +77,9 @@ def read_label_png(path: str) -> np.ndarray:
 
 
 def load_frame(root: str, sequence: str, frame: str, lidar2img: np.ndarray
-               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A frame's RGB image (H, W, 3) uint8 and its sparse semantic / instance label images (H, W) uint16."""
+               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A frame's RGB image (H, W, 3) uint8, its sparse semantic (learning_map ids) / instance label images (H, W)
+    uint16 and the pixels with a point (H, W) bool: :meth:`SamPseudoLabelGenerator.generate`'s arguments."""
     seq_dir = os.path.join(root, 'sequences', sequence)
     image_path = os.path.join(seq_dir, 'image_2', f'{frame}.png')
     bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
@@ -85,9 +87,11 @@ def load_frame(root: str, sequence: str, frame: str, lidar2img: np.ndarray
         raise KittiFormatError(f'{image_path}: image not found or unreadable. Extract image_2 from the KITTI '
                                'odometry colour archive over the dataset root.')
     scan = read_scan(os.path.join(seq_dir, 'velodyne', f'{frame}.bin'))
-    semantic, instance = read_label(os.path.join(seq_dir, 'labels', f'{frame}.label'), len(scan))
-    sem_img, inst_img = sparse_label_images(scan[:, :3], semantic, instance, lidar2img, bgr.shape[:2])
-    return np.ascontiguousarray(bgr[..., ::-1]), sem_img, inst_img
+    label_path = os.path.join(seq_dir, 'labels', f'{frame}.label')
+    semantic, instance = read_label(label_path, len(scan))
+    return (np.ascontiguousarray(bgr[..., ::-1]),
+            *sparse_label_images(scan[:, :3], raw_to_learning(semantic, source=label_path), instance, lidar2img,
+                                 bgr.shape[:2]))
 
 
 def list_frames(root: str, sequences: Optional[Sequence[str]] = None) -> Tuple[List[Tuple[str, str]], int]:

@@ -1,4 +1,5 @@
 """Camera + LiDAR transforms; each keeps the point-to-pixel correspondence valid."""
+from .augmentation import GlobalRotScaleTransXY, SeededRotTransView
 from .color_jitter import ImageColorJitter
 from .crop import BottomCropImage
 from .formatting import PackPointImageInputs
@@ -11,4 +12,5 @@ from .sam_pseudo_label import SAMPseudoLabel
 
 __all__ = ['LoadCameraImage', 'ProjectPointsToImage', 'project_to_image', 'BottomCropImage',
            'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs',
-           'SAMPseudoLabel', 'MultiScanHardInstances']
+           'SAMPseudoLabel', 'MultiScanHardInstances', 'GlobalRotScaleTransXY',
+           'SeededRotTransView']

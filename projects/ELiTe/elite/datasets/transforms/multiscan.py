@@ -21,6 +21,7 @@ from .projection import ORIGINAL
 
 HARD_CLASSES = ('bicycle', 'motorcycle', 'truck', 'bus', 'person', 'bicyclist', 'motorcyclist')  # 'bus' is
 # mmdet3d's name of SemanticKITTI's other-vehicle class
+ALIGN_MODES = ('pose', 'centroid', 'translation')
 
 
 def lidar_poses(seq_dir: str) -> np.ndarray:
@@ -36,8 +37,10 @@ class MultiScanHardInstances(BaseTransform):
     Args:
         num_scans: previous scans to gather from (frames before the sequence start are skipped).
         hard_classes: class names (mmdet3d's SemanticKITTI spelling) whose instances are gathered.
-        align: ``'pose'`` (ego motion only) or ``'centroid'`` (also move each instance's gathered points so
-            their centroid is the instance's current one, for moving objects).
+        align: ``'pose'`` (ego motion only), ``'centroid'`` (the poses, then each instance's gathered points
+            moved so their centroid is the instance's current one, for moving objects) or ``'translation'``
+            (the released M2SKD code: no poses, only that centroid translation).
+        min_frame: frames of a sequence before this one get nothing (the released code fuses from frame 4 on).
 
     Required keys: ``points``, ``lidar_path``, ``pts_semantic_mask`` (training ids), ``pts_semantic_mask_path``,
     ``seg_label_mapping``. Added / extended: ``points`` (with the attribute column ``is_original``, turned
@@ -45,9 +48,10 @@ class MultiScanHardInstances(BaseTransform):
     instance ids). Must run before ``ProjectPointsToImage`` and any augmentation.
     """
 
-    def __init__(self, num_scans: int = 4, hard_classes: Sequence[str] = HARD_CLASSES, align: str = 'pose') -> None:
-        if align not in ('pose', 'centroid'):
-            raise ValueError(f"align must be 'pose' or 'centroid', got {align!r}")
+    def __init__(self, num_scans: int = 4, hard_classes: Sequence[str] = HARD_CLASSES, align: str = 'pose',
+                 min_frame: int = 0) -> None:
+        if align not in ALIGN_MODES:
+            raise ValueError(f'align must be one of {ALIGN_MODES}, got {align!r}')
         classes = SemanticKittiDataset.METAINFO['classes']
         unknown = [c for c in hard_classes if c not in classes]
         if unknown:
@@ -55,6 +59,7 @@ class MultiScanHardInstances(BaseTransform):
         self.num_scans = num_scans
         self.hard_ids = np.array([classes.index(c) for c in hard_classes])
         self.align = align
+        self.min_frame = min_frame
         self._poses: Dict[str, np.ndarray] = {}
 
     def _frame_files(self, lidar_path: str, frame: int) -> Tuple[str, str]:
@@ -74,7 +79,7 @@ class MultiScanHardInstances(BaseTransform):
         semantic = np.asarray(results['pts_semantic_mask'])
         _, instance = read_label(results['pts_semantic_mask_path'], len(points))
         wanted = np.isin(semantic, self.hard_ids) & (instance > 0)
-        keys = set(zip(semantic[wanted].tolist(), instance[wanted].tolist()))
+        keys = set(zip(semantic[wanted].tolist(), instance[wanted].tolist())) if frame >= self.min_frame else set()
         packed_keys = np.array([s * 65536 + i for s, i in keys], dtype=np.int64)
 
         if seq_dir not in self._poses:
@@ -96,15 +101,16 @@ class MultiScanHardInstances(BaseTransform):
             if not take.any():
                 continue
             moved = scan[take].copy()
-            transform = world_to_current @ poses[previous]
-            moved[:, :3] = moved[:, :3] @ transform[:3, :3].T + transform[:3, 3]
+            if self.align != 'translation':
+                transform = world_to_current @ poses[previous]
+                moved[:, :3] = moved[:, :3] @ transform[:3, :3].T + transform[:3, 3]
             extra_points.append(moved)
             extra_sem.append(sem[take])
             extra_inst.append(raw_inst[take])
         if extra_points:
             extra = np.concatenate(extra_points)
             extra_sem, extra_inst = np.concatenate(extra_sem), np.concatenate(extra_inst)
-            if self.align == 'centroid':
+            if self.align != 'pose':
                 for s, i in keys:
                     mine, theirs = (semantic == s) & (instance == i), (extra_sem == s) & (extra_inst == i)
                     if theirs.any():

@@ -1,11 +1,11 @@
 """Load a frame's SAM pseudo-labels (tools/generate_pseudo_labels.py) as a dense image label."""
 import os
 
-import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
 from ...pseudo_labels.writer import pseudo_label_paths, read_label_png
+from ..semantickitti_labels import learning_to_train
 from .image_label import IMAGE_LABEL
 
 
@@ -19,11 +19,12 @@ def pseudo_label_path(img_path: str) -> str:
 
 @TRANSFORMS.register_module()
 class SAMPseudoLabel(BaseTransform):
-    """``results['img_seg_label']`` (H, W) int64: the 16-bit raw-id pseudo-label PNG mapped to training ids.
+    """``results['img_seg_label']`` (H, W) int64: the 16-bit pseudo-label PNG mapped to training ids.
 
     Place it right after ``LoadCameraImage``: ``BottomCropImage``, ``FlipImageHorizontal`` and
-    ``NormalizePadImage`` then crop, flip and pad it exactly like the image (padding = ignore index). The raw
-    ids go through the dataset's ``seg_label_mapping`` (raw -> train ids, ignore = 19), as the point labels do.
+    ``NormalizePadImage`` then crop, flip and pad it exactly like the image (padding = ignore index). The PNG
+    holds the reference's ``learning_map`` ids (0 = unlabelled, ``c + 1`` = class ``c``), mapped here to
+    mmdet3d's train ids (0 -> 19, the ignore index).
     """
 
     def transform(self, results: dict) -> dict:
@@ -35,9 +36,9 @@ class SAMPseudoLabel(BaseTransform):
         if raw.shape != tuple(results['img'].shape[:2]):
             raise ValueError(f'{path}: label size {raw.shape} differs from the image {results["img"].shape[:2]}; '
                              'the pseudo-labels belong to another image, generate them again')
-        mapping = np.asarray(results['seg_label_mapping'])
-        known = raw < len(mapping)  # ids beyond the map are not SemanticKITTI classes: ignored, like id 0
-        label = np.full(raw.shape, mapping[0], dtype=np.int64)
-        label[known] = mapping[raw[known]]
-        results[IMAGE_LABEL] = label
+        try:
+            results[IMAGE_LABEL] = learning_to_train(raw, path)
+        except ValueError as err:
+            raise ValueError(f'{err}; it was written by an older version in raw SemanticKITTI ids: generate the '
+                             'pseudo-labels again with tools/generate_pseudo_labels.py') from None
         return results

@@ -1,10 +1,16 @@
-"""Run AdaLoRA's rank allocation inside mmengine's loop: after backward, before the gradients are zeroed.
+"""Run AdaLoRA's rank allocation inside mmengine's loop, where the reference runs it.
 
-peft's AdaLoRA needs ``update_and_allocate(step)`` right after the optimiser step, while the gradients
-still exist, and the schedule length T. This hook reads T from the runner (optimiser steps =
-``max_iters`` / gradient-accumulation count) and wraps the optimiser wrapper's ``step`` so the allocation
-follows every real optimiser step, whatever calls it (the model's ``train_step`` or a DDP wrapper's), with
-or without AMP.
+The reference (ELiTe on pytorch-lightning 1.5) calls the allocator in ``on_after_backward``: after backward, on
+the unclipped gradients, before gradient clipping and the optimiser step (``order='reference'``, the default).
+peft's documentation calls ``update_and_allocate`` right after the optimiser step instead, before the gradients
+are zeroed (``order='after_step'``, a departure kept as an option). Either way this hook reads T from the runner
+(optimiser steps = ``max_iters`` / gradient-accumulation count) and wraps the optimiser wrapper, so the
+allocation follows every real optimiser step, whatever calls it (the model's ``train_step`` or a DDP wrapper's).
+
+Where exactly: mmengine's ``OptimWrapper.step`` is "clip (``_clip_grad``), then ``optimizer.step``", and
+``AmpOptimWrapper.step`` "unscale, clip, step". With ``order='reference'`` the allocation runs first thing in
+``_clip_grad`` when clipping is configured (so under AMP it sees unscaled gradients, as the reference's float32
+ones), else first thing in ``step``.
 """
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -21,8 +27,18 @@ def _teacher(runner):
 class AdaLoRARankAllocationHook(Hook):
     """Connect ``model.teacher.update_and_allocate`` to the optimiser and keep AdaLoRA's allocation state
     (rank pattern, importance averages; not in ``state_dict``) in checkpoints, so resuming continues it.
-    A no-op for models without an AdaLoRA teacher."""
+    A no-op for models without an AdaLoRA teacher.
+
+    Args:
+        order: ``'reference'`` (before clipping and the optimiser step) or ``'after_step'`` (peft's order).
+    """
     priority = 'VERY_HIGH'
+    ORDERS = ('reference', 'after_step')
+
+    def __init__(self, order: str = 'reference') -> None:
+        if order not in self.ORDERS:
+            raise ValueError(f'AdaLoRARankAllocationHook: order must be one of {self.ORDERS}, got {order!r}')
+        self.order = order
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         teacher = _teacher(runner)
@@ -41,13 +57,21 @@ class AdaLoRARankAllocationHook(Hook):
         optim_wrapper = runner.optim_wrapper
         accumulation = getattr(optim_wrapper, '_accumulative_counts', 1)
         teacher.set_total_steps(max(1, runner.max_iters // accumulation))
-        if getattr(optim_wrapper.step, '_adalora_wrapped', False):
+        if self.order == 'reference' and getattr(optim_wrapper, 'clip_grad_kwargs', None):
+            name, allocate_first = '_clip_grad', True
+        else:
+            name, allocate_first = 'step', self.order == 'reference'
+        method = getattr(optim_wrapper, name)
+        if getattr(method, '_adalora_wrapped', False):
             return
-        step = optim_wrapper.step
 
-        def step_then_allocate(**kwargs) -> None:
-            step(**kwargs)
-            teacher.update_and_allocate(runner.iter // accumulation)
+        def with_allocation(*args, **kwargs):
+            if allocate_first:
+                teacher.update_and_allocate(runner.iter // accumulation)
+            result = method(*args, **kwargs)
+            if not allocate_first:
+                teacher.update_and_allocate(runner.iter // accumulation)
+            return result
 
-        step_then_allocate._adalora_wrapped = True
-        optim_wrapper.step = step_then_allocate
+        with_allocation._adalora_wrapped = True
+        setattr(optim_wrapper, name, with_allocation)

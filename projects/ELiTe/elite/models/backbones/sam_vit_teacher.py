@@ -14,7 +14,7 @@ The forward returns the token map after each global-attention block: 4 stages of
 """
 from functools import partial
 from types import MappingProxyType
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmdet3d.registry import MODELS
@@ -155,10 +155,12 @@ class SAMViTTeacher(BaseModule):
         checkpoint: official SAM checkpoint or encoder-only state dict, loaded strictly; None keeps random
             weights.
         tuning: 'fixed' (nothing trainable), 'pe_ln' (patch embedding projection and the blocks' LayerNorms;
-            the absolute ``pos_embed`` is not part of the patch embedding and stays frozen), 'lora' or
-            'adalora' (peft, on every block's q, k, v, proj, lin1, lin2).
-        lora_rank: rank of the 'lora' mode.
-        lora_alpha: alpha of the 'lora' mode; 1 gives it the same initial scaling (alpha / rank) as AdaLoRA.
+            the absolute ``pos_embed`` is not part of the patch embedding and stays frozen), 'lora' (peft, on
+            ``lora_target_modules``) or 'adalora' (peft, on every block's q, k, v, proj, lin1, lin2).
+        lora_rank: rank of the 'lora' mode (8: the reference's loralib ``Linear(r=8)``, Table II row i).
+        lora_alpha: alpha of the 'lora' mode (the reference's default 1: scaling alpha / rank = 1/8).
+        lora_target_modules: the layers of every block the 'lora' mode adapts: ('q', 'v') as the reference;
+            any of q, k, v, proj, lin1, lin2 (all six, rank 12, match AdaLoRA's initial budget).
         adalora: overrides of ``ADALORA_DEFAULTS`` for the 'adalora' mode (ELITE.md section 3).
         token_cut: run the blocks on the tokens of the real crop only (Table II, "memory optimisation").
         use_neck: keep SAM's neck (frozen, loaded from the checkpoint) and apply it to every stage, giving
@@ -170,8 +172,9 @@ class SAMViTTeacher(BaseModule):
                  variant: str = 'vit_b',
                  checkpoint: Optional[str] = None,
                  tuning: str = 'adalora',
-                 lora_rank: int = 12,
+                 lora_rank: int = 8,
                  lora_alpha: float = 1,
+                 lora_target_modules: Sequence[str] = ('q', 'v'),
                  adalora: Mapping[str, float] = ADALORA_DEFAULTS,
                  token_cut: bool = True,
                  use_neck: bool = False,
@@ -179,6 +182,9 @@ class SAMViTTeacher(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if tuning not in TUNING_MODES:
             raise ValueError(f'SAMViTTeacher: unknown tuning {tuning!r}; choose one of {TUNING_MODES}')
+        if not set(lora_target_modules) <= set(PEFT_TARGET_MODULES):
+            raise ValueError(f'SAMViTTeacher: lora_target_modules {list(lora_target_modules)} must be among '
+                             f'{PEFT_TARGET_MODULES}')
         unknown = sorted(set(adalora) - set(ADALORA_DEFAULTS))
         if unknown:
             raise ValueError(f'SAMViTTeacher: unknown adalora keys {unknown}; valid keys: {list(ADALORA_DEFAULTS)}')
@@ -211,7 +217,7 @@ class SAMViTTeacher(BaseModule):
                     module.requires_grad_(True)
         elif tuning == 'lora':
             config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=0.0, bias='none',
-                                target_modules=PEFT_TARGET_MODULES, exclude_modules=PEFT_EXCLUDE_MODULES)
+                                target_modules=list(lora_target_modules), exclude_modules=PEFT_EXCLUDE_MODULES)
             self.__dict__['peft_tuner'] = LoraModel(self.encoder, config, PEFT_ADAPTER)
         elif tuning == 'adalora':
             cfg = self.adalora_cfg

@@ -4,13 +4,13 @@ Points get a 10-d feature (x, y, z, intensity, offset to their 0.1 m voxel's poi
 voxel's centre), an MLP 10 -> 64 -> 64, and are averaged into voxels. Four point-voxel stages follow, at
 scales 2, 4, 8, 16: each runs two residual blocks of 3 x 3 x 3 submanifold convolutions on the voxels of
 the previous scale, a point branch, and fuses both into the voxels of its own scale (coarser voxels come
-from re-quantising the coordinates, ``floor(coors / scale)``, never from strided convolutions). Each stage's
+from quantising the points again, never from strided convolutions; :mod:`.stage_grids` has both grid modes). Each stage's
 features belong to every point: the backbone returns four (N, 64) tensors (as :class:`PointStageFeatures`,
-stored once per voxel of the finest stage output), which the classifier head concatenates and the
+stored once per leaf, the points that share their voxel at every stage), which the classifier head concatenates and the
 distiller's heads read one by one.
 """
 import collections.abc
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..sparse import SparseBackend, get_sparse_backend
-from ..utils import scatter_mean, unique_rows
+from ..utils import scatter_mean
+from .stage_grids import GRIDS, StageTransfer, nested_transfers, reference_transfers
 
 
 class SparseResBlock(nn.Module):
@@ -60,21 +61,22 @@ class PointBranch(nn.Module):
         self.layer_out = nn.Sequential(nn.Linear(2 * channels, channels), nn.LeakyReLU(0.1, True),
                                        nn.Linear(channels, channels))
 
-    def forward(self, features: Tensor, prev2next: Tensor, num_next: int, prev_points: Tensor) -> Tensor:
-        """features: (V_prev, C) -> (V_next, C); ``prev_points`` (V_prev,) counts the points of each voxel.
+    def forward(self, features: Tensor, transfer: StageTransfer) -> Tensor:
+        """features: (V_in, C) -> (V_out, C).
 
-        2DPASS applies ``layer_out`` to every point and averages the points into the next voxels; all points
-        of a previous voxel carry the same value, so it is computed once per voxel and averaged with the
-        point counts as weights (the same result, with far fewer rows).
+        2DPASS applies ``layer_out`` to every point and averages the points into the output voxels; all points
+        of an input voxel carry the same value, so it is computed once per input voxel and averaged over the
+        (input, output) voxel pairs with their point counts as weights (the same result, with far fewer rows).
         """
         fuse, out = self.layer_out[0], self.layer_out[1:]
         own_weight, context_weight = fuse.weight.split(features.shape[1], dim=1)
         # layer_out's first layer on cat([layer_in(features), context]) as two products; the context's is
-        # taken at the next scale before its gather (the same values, fewer rows and no concatenation)
-        context = self.context(scatter_mean(features, prev2next, num_next))
-        fused = torch.addmm(torch.mm(context, context_weight.t())[prev2next], self.layer_in(features),
+        # taken per context group before its gather (the same values, fewer rows and no concatenation)
+        context = self.context(scatter_mean(features, transfer.context, transfer.num_context))
+        fused = torch.addmm(torch.mm(context, context_weight.t())[transfer.context], self.layer_in(features),
                             own_weight.t()).add_(fuse.bias)
-        return scatter_mean(out(fused), prev2next, num_next, weight=prev_points)
+        return scatter_mean(transfer.gather_pairs(out(fused)), transfer.pair_out, len(transfer.coors),
+                            weight=transfer.pair_points)
 
 
 class PointVoxelStage(nn.Module):
@@ -84,17 +86,18 @@ class PointVoxelStage(nn.Module):
         self.point_branch = PointBranch(channels)
         self.backend = backend
 
-    def forward(self, x, prev2next: Tensor, num_next: int, prev_points: Tensor):
-        """x: sparse tensor at the previous scale -> (point-branch features at the next scale (V_next, C),
-        the next stage's voxel features (V_next, C)). Averages into the next scale weigh each previous voxel
-        by its number of points, i.e. they are averages over points, as in 2DPASS."""
+    def forward(self, x, transfer: StageTransfer):
+        """x: sparse tensor at the input scale -> (point-branch features at the output scale (V_out, C),
+        the next stage's voxel features (V_out, C), the voxel branch's output at the input scale (V_in, C)).
+        Averages into the output voxels are averages over points, as in 2DPASS."""
         v = x
         for block in self.voxel_blocks:
             v = block(v)
         v_features = self.backend.features(v)
-        v_next = scatter_mean(v_features, prev2next, num_next, weight=prev_points)
-        p_next = self.point_branch(self.backend.features(x) + v_features, prev2next, num_next, prev_points)
-        return p_next, p_next + v_next
+        v_next = scatter_mean(transfer.gather_pairs(v_features), transfer.pair_out, len(transfer.coors),
+                              weight=transfer.pair_points)
+        p_next = self.point_branch(self.backend.features(x) + v_features, transfer)
+        return p_next, p_next + v_next, v_features
 
 
 def point_features(points: Tensor, point_coors: Tensor, point2voxel: Tensor, num_voxels: int,
@@ -107,24 +110,43 @@ def point_features(points: Tensor, point_coors: Tensor, point2voxel: Tensor, num
 
 
 class PointStageFeatures(collections.abc.Sequence):
-    """Each stage's per-point features, stored once per voxel of the finest stage output.
+    """Each stage's per-point features, stored once per *leaf*: the points that share their output voxel at
+    every stage (with nested grids, the first stage's output voxels).
 
-    Every point of one finest-output voxel lies in the same voxel at every coarser scale, so it has the same
-    features in every stage: ``voxel_features[i]`` (V, C_i) and ``point2voxel`` (N,) hold them without
-    N-row copies. Indexing gives the per-point tensor, ``features[i] == voxel_features[i][point2voxel]``,
-    so code written for a list of (N, C_i) tensors works unchanged; heads that know this class can work
-    on the V rows and gather their result (the student's classifier does).
+    The points of one leaf have the same features in every stage: ``voxel_features[i]`` (L, C_i) and
+    ``point2voxel`` (N,) (point -> leaf) hold them without N-row copies. Indexing gives the per-point tensor,
+    ``features[i] == voxel_features[i][point2voxel]``, so code written for a list of (N, C_i) tensors works
+    unchanged; heads that know this class can work on the L rows and gather their result (the student's
+    classifier does).
+
+    Also each stage's voxel branch output at its input scale (``branch_features[i]`` (V_i, C), scales 1, 2, 4,
+    8: what the reference's PPMSKD stage heads read) and, through :meth:`point_to_branch_voxel`, each point's
+    voxel there.
     """
 
-    def __init__(self, voxel_features: List[Tensor], point2voxel: Tensor) -> None:
+    def __init__(self, voxel_features: List[Tensor], point2voxel: Tensor,
+                 branch_features: Optional[List[Tensor]] = None, point2input: Optional[Tensor] = None,
+                 input_of_leaf: Optional[List[Optional[Tensor]]] = None) -> None:
         self.voxel_features = list(voxel_features)
         self.point2voxel = point2voxel
+        self.branch_features = branch_features
+        self._point2input = point2input
+        self._input_of_leaf = input_of_leaf
 
     def __len__(self) -> int:
         return len(self.voxel_features)
 
     def __getitem__(self, stage: int) -> Tensor:
         return self.voxel_features[stage][self.point2voxel]
+
+    def point_to_branch_voxel(self, stage: int) -> Tensor:
+        """(N,): each point's row in ``branch_features[stage]`` (its voxel at the stage's input scale)."""
+        if self.branch_features is None:
+            raise ValueError('these stage features carry no voxel-branch outputs')
+        if stage == 0:
+            return self._point2input
+        leaf2input = self._input_of_leaf[stage]
+        return self.point2voxel if leaf2input is None else leaf2input[self.point2voxel]
 
 
 @MODELS.register_module()
@@ -138,32 +160,29 @@ class SPVCNNLite(BaseModule):
             previous one).
         sparse_backend: ``'auto'`` (torchsparse when importable, else spconv), ``'spconv'`` or
             ``'torchsparse'``.
+        grid: ``'reference'`` (2DPASS's per-scale grids quantised from the points, default) or ``'nested'``
+            (coarser voxels by re-quantising finer ones; faster, a departure). See :mod:`.stage_grids`.
 
     Input: the ``voxels`` dict of :class:`PointImageDataPreprocessor` (``voxel_type='point_voxel'``).
     Output: :class:`PointStageFeatures`, per stage the (N_total, channels) features of every point.
     """
 
     def __init__(self, in_channels: int = 4, channels: int = 64, scales: Sequence[int] = (2, 4, 8, 16),
-                 sparse_backend: str = 'auto', init_cfg=None) -> None:
+                 sparse_backend: str = 'auto', grid: str = 'reference', init_cfg=None) -> None:
         super().__init__(init_cfg)
         if any(b % a for a, b in zip((1,) + tuple(scales), scales)):
             raise ValueError(f'each scale must be a multiple of the previous one, got {scales}')
+        if grid not in GRIDS:
+            raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')
         self.in_channels = in_channels
         self.scales = tuple(scales)
+        self.grid = grid
         self.stage_channels = (channels,) * len(self.scales)
         self.backend = get_sparse_backend(sparse_backend)
         self.point_mlp = nn.Sequential(nn.Linear(in_channels + 6, channels), nn.ReLU(True),
                                        nn.Linear(channels, channels))
         self.stages = nn.ModuleList(
             PointVoxelStage(channels, self.backend, f'stage{i}') for i in range(len(self.scales)))
-
-    @staticmethod
-    def quantise(coors: Tensor, factor: int) -> Tuple[Tensor, Tensor]:
-        """Voxels ``factor`` times larger: their coors (V, 4) [batch, x, y, z] and the map (N,) from each
-        row of ``coors`` to its voxel. Re-quantising voxels gives the same voxels as re-quantising their
-        points, ``floor(floor(c / a) / b) == floor(c / (a * b))``, with far fewer rows."""
-        coarse = torch.cat([coors[:, :1], torch.div(coors[:, 1:], factor, rounding_mode='floor')], 1)
-        return unique_rows(coarse)
 
     def voxel_mlp(self, points: Tensor, point_coors: Tensor, point2voxel: Tensor, num_voxels: int,
                   voxel_size: Tensor, range_min: Tensor) -> Tensor:
@@ -172,6 +191,16 @@ class SPVCNNLite(BaseModule):
         hidden = self.point_mlp[:-1](point_features(points, point_coors, point2voxel, num_voxels, voxel_size,
                                                     range_min))
         return self.point_mlp[-1](scatter_mean(hidden, point2voxel, num_voxels))
+
+    def stage_transfers(self, voxel_dict: Dict, voxel_points: Tensor) -> Tuple[List[StageTransfer], Tensor]:
+        """Each stage's :class:`StageTransfer` and the point -> leaf map, for this batch's grids."""
+        coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
+        if self.grid == 'nested':
+            return nested_transfers(coors, point2voxel, voxel_points, self.scales)
+        pc_range = voxel_dict['point_cloud_range']
+        cells = torch.tensor(voxel_dict['spatial_shape'], device=coors.device)
+        return reference_transfers(voxel_dict['points'][:, :3], voxel_dict['point_coors'], point2voxel, coors,
+                                   cells, pc_range[:3], pc_range[3:], self.scales)
 
     def forward(self, voxel_dict: Dict) -> PointStageFeatures:
         points = voxel_dict['points'][:, :self.in_channels]
@@ -182,17 +211,16 @@ class SPVCNNLite(BaseModule):
         voxel_features = self.voxel_mlp(points, point_coors, point2voxel, len(coors), voxel_dict['voxel_size'],
                                         voxel_dict['point_cloud_range'][:3])
         voxel_points = torch.bincount(point2voxel, minlength=len(coors)).to(points.dtype)
-        scale, finest2level, stage_features = 1, None, []
-        for i, (stage, next_scale) in enumerate(zip(self.stages, self.scales)):
+        transfers, point2leaf = self.stage_transfers(voxel_dict, voxel_points)
+        scale, stage_features, branch_features = 1, [], []
+        for stage, transfer, next_scale in zip(self.stages, transfers, self.scales):
+            # ceil(shape / scale) cells hold every voxel of this scale in both grid modes
             shape = torch.div(spatial_shape + scale - 1, scale, rounding_mode='floor').tolist()
-            x = self.backend.tensor(voxel_features, coors, shape, batch_size)
-            coors, prev2next = self.quantise(coors, next_scale // scale)
-            point_out, voxel_features = stage(x, prev2next, len(coors), voxel_points)
-            voxel_points = points.new_zeros(len(coors)).index_add_(0, prev2next, voxel_points)
-            if i == 0:  # the first stage's output voxels are the finest: points -> them
-                point2voxel = prev2next[point2voxel]
-            else:  # finest output voxels -> this stage's output voxels
-                finest2level = prev2next if finest2level is None else prev2next[finest2level]
-            stage_features.append(point_out if finest2level is None else point_out[finest2level])
-            scale = next_scale
-        return PointStageFeatures(stage_features, point2voxel)
+            point_out, voxel_features, branch = stage(self.backend.tensor(voxel_features, coors, shape, batch_size),
+                                                      transfer)
+            stage_features.append(point_out if transfer.out_of_leaf is None else point_out[transfer.out_of_leaf])
+            branch_features.append(branch)
+            coors, scale = transfer.coors, next_scale
+        # stage i > 0 reads the voxels stage i - 1 wrote
+        input_of_leaf = [None] + [t.out_of_leaf for t in transfers[:-1]]
+        return PointStageFeatures(stage_features, point2leaf, branch_features, point2voxel, input_of_leaf)

@@ -24,7 +24,7 @@ class SPVCNNLiteHead(Base3DDecodeHead):
 
     def __init__(self, channels: int = 256, num_classes: int = 19, mid_channels: int = 128,
                  dropout_ratio: float = 0.0, ignore_index: int = 19,
-                 loss_decode: Dict = dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                 loss_decode: Dict = dict(type='WeightedMeanCrossEntropyLoss', loss_weight=1.0),
                  loss_lovasz: Optional[Dict] = dict(type='LovaszLoss', loss_type='multi_class',
                                                     reduction='none', loss_weight=0.1),
                  **kwargs) -> None:

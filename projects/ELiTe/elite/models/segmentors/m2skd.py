@@ -3,14 +3,27 @@
 The batch holds fused scans (``MultiScanHardInstances``: the scan plus hard-class instances gathered from
 the previous scans) and ``original_mask``. The student sees only the original points; the teacher, the
 student network itself by default (shared weights) or a separate copy, sees the fused scan and is also
-trained on it (``loss_multiscan_seg``). The student learns from the teacher at the original points:
+trained on it (``loss_multiscan_seg``). The student learns from the teacher at the original points, in one
+of two loss styles (``loss_style``):
 
-- ``loss_feat_kd``: mean squared error between the stage features;
-- ``loss_logit_kd``: KL between the temperature-softened class distributions, times T^2 (T about 3.3);
-- ``loss_affinity_kd``: per hard-class instance, the cosine-similarity matrix among its points' features,
-  L1 between teacher and student;
+``'reference'`` (default; the released code, skyshoumeng/M2SKD ``segmentator_3d_asymm_spconv.py`` and
+``train_cylinder_asym.py``):
 
-the teacher's side is detached in all three. Inference uses the single-scan student only.
+- ``loss_multiscan_seg``: 0.2 x unweighted CE of the teacher on the fused points whose 0.1 m voxel's majority
+  label differs from that voxel's label in the single scan (mostly the gathered instance points);
+- no feature term (its weight is 0 there);
+- ``loss_logit_kd``: 5 x the mean, over the points where it exceeds 0.01, of
+  ``mean_c p_t |log((p_t + 1e-6) / (p_s + 1e-6))|`` with ``p = softmax(0.3 logits)`` (T = 1 / 0.3, no T^2);
+- ``loss_affinity_kd``: per hard class, the cosine-similarity matrix of the class's points' 19-d logits, L1
+  between teacher and student, summed over the classes.
+
+``'abstract'`` (the paper's abstract): the teacher's full segmentation loss; ``loss_feat_kd``, the mean squared
+error between the stage features; ``loss_logit_kd``, KL between the softened distributions times T^2 (T about
+3.3); ``loss_affinity_kd``, per hard-class *instance* the cosine-similarity matrix of its points' stage
+features, L1 between teacher and student.
+
+The teacher's side is detached in every KD term. Inference uses the single-scan student only. The reference
+computes its terms per Cylinder3D voxel; this student predicts per point, so they are per point here.
 """
 import copy
 from typing import Dict, List, Optional, Sequence
@@ -24,21 +37,43 @@ from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor
 
 from ...datasets.transforms.multiscan import HARD_CLASSES
+from ..utils import majority_vote
 from .point_segmentor import PointVoxelSegmentor
 from .ppmskd import PPMSKD
 
 
-def affinity_loss(student: Tensor, teacher: Tensor, groups: List[Tensor]) -> Tensor:
-    """Mean over groups of the mean |cos-sim matrix of the student - that of the teacher| among a group's rows.
+LOSS_STYLES = ('reference', 'abstract')
+DEFAULT_WEIGHTS = dict(reference=dict(seg=0.2, feat=0.0, logit=5.0, affinity=1.0),
+                       abstract=dict(seg=1.0, feat=1.0, logit=1.0, affinity=1.0))
+DEFAULT_TEMPERATURE = dict(reference=1 / 0.3, abstract=3.3)
 
-    student / teacher: (N, C) features of the same points; groups: index tensors, one per instance.
+
+def affinity_loss(student: Tensor, teacher: Tensor, groups: List[Tensor], reduction: str = 'mean') -> Tensor:
+    """The mean |cos-sim matrix of the student - that of the teacher| among each group's rows, averaged
+    (``'mean'``) or summed (``'sum'``, the reference's sum over classes) over the groups.
+
+    student / teacher: (N, C) features of the same points; groups: index tensors (instances or classes).
     """
     losses = []
     for index in groups:
         s = F.normalize(student[index], dim=1)
         t = F.normalize(teacher[index], dim=1)
         losses.append((s @ s.t() - t @ t.t()).abs().mean())
-    return torch.stack(losses).mean() if losses else student.sum() * 0
+    if not losses:
+        return student.sum() * 0
+    stacked = torch.stack(losses)
+    return stacked.sum() if reduction == 'sum' else stacked.mean()
+
+
+def reference_logit_loss(student_logits: Tensor, teacher_logits: Tensor, scale: float = 0.3,
+                         threshold: float = 0.01) -> Tensor:
+    """M2SKD's released logit term per row: ``mean_c p_t |log((p_t + 1e-6) / (p_s + 1e-6))|`` with
+    ``p = softmax(scale * logits)``, averaged over the rows where it exceeds ``threshold`` (0 if none)."""
+    p_s = F.softmax(student_logits * scale, dim=1)
+    p_t = F.softmax(teacher_logits.detach() * scale, dim=1)
+    per_row = (p_t * torch.log((p_t + 1e-6) / (p_s + 1e-6)).abs()).mean(dim=1)
+    kept = per_row[per_row > threshold]
+    return kept.mean() if len(kept) else per_row.sum() * 0
 
 
 class MultiScanDistillation:
@@ -47,15 +82,17 @@ class MultiScanDistillation:
     Args (besides the segmentor's):
         multiscan_teacher: ``'shared'`` (the student's own weights on the fused scan, default),
             ``'separate'`` (a trained copy) or ``'frozen'`` (a fixed copy, e.g. from ``load_from``).
-        multiscan_weights: ``seg``, ``feat``, ``logit``, ``affinity`` (all 1 by default).
-        temperature: logit softening (about 3.3).
-        hard_classes: classes whose instances give the affinity loss (mmdet3d's names).
-        max_instance_points: points per instance in the affinity matrices (random subset beyond).
+        loss_style: ``'reference'`` (the released code's terms, default) or ``'abstract'`` (see the module).
+        multiscan_weights: ``seg``, ``feat``, ``logit``, ``affinity``; unset ones take the style's defaults
+            (reference 0.2, 0, 5, 1; abstract 1, 1, 1, 1).
+        temperature: logit softening; None = the style's (reference 1 / 0.3, abstract 3.3).
+        hard_classes: classes whose instances (abstract) or points (reference) give the affinity loss.
+        max_instance_points: rows per affinity matrix (a random subset beyond, drawn anew at every step).
     """
 
     def __init__(self, multiscan_teacher: str = 'shared', multiscan_weights: Optional[Dict[str, float]] = None,
-                 temperature: float = 3.3, hard_classes: Sequence[str] = HARD_CLASSES,
-                 max_instance_points: int = 256, **kwargs) -> None:
+                 loss_style: str = 'reference', temperature: Optional[float] = None,
+                 hard_classes: Sequence[str] = HARD_CLASSES, max_instance_points: int = 256, **kwargs) -> None:
         super().__init__(**kwargs)
         if multiscan_teacher not in ('shared', 'separate', 'frozen'):
             raise ValueError(f"multiscan_teacher must be 'shared', 'separate' or 'frozen', got {multiscan_teacher!r}")
@@ -66,9 +103,12 @@ class MultiScanDistillation:
             if multiscan_teacher == 'frozen':  # load its weights with load_from / init_cfg; it never trains
                 self.multiscan_backbone.requires_grad_(False)
                 self.multiscan_head.requires_grad_(False)
-        self.multiscan_weights = dict(seg=1.0, feat=1.0, logit=1.0, affinity=1.0)
+        if loss_style not in LOSS_STYLES:
+            raise ValueError(f'loss_style must be one of {LOSS_STYLES}, got {loss_style!r}')
+        self.loss_style = loss_style
+        self.multiscan_weights = dict(DEFAULT_WEIGHTS[loss_style])
         self.multiscan_weights.update(multiscan_weights or {})
-        self.temperature = temperature
+        self.temperature = DEFAULT_TEMPERATURE[loss_style] if temperature is None else temperature
         classes = SemanticKittiDataset.METAINFO['classes']
         self.hard_class_ids = torch.tensor([classes.index(c) for c in hard_classes])
         self.max_instance_points = max_instance_points
@@ -109,7 +149,6 @@ class MultiScanDistillation:
     def instance_groups(self, batch_data_samples: SampleList) -> List[Tensor]:
         """Index groups (into the concatenated original points) of each hard-class instance."""
         groups, offset = [], 0
-        generator = torch.Generator().manual_seed(0)
         for sample in batch_data_samples:
             mask = sample.original_mask
             semantic = sample.gt_pts_seg.pts_semantic_mask[mask]
@@ -120,14 +159,35 @@ class MultiScanDistillation:
                 index = (key == value).nonzero()[:, 0]
                 if len(index) < 2:
                     continue
-                if len(index) > self.max_instance_points:
-                    index = index[torch.randperm(len(index), generator=generator)[:self.max_instance_points].to(index.device)]
-                groups.append(index + offset)
+                groups.append(self.subset(index) + offset)
             offset += int(mask.sum())
         return groups
 
+    def subset(self, index: Tensor) -> Tensor:
+        """At most ``max_instance_points`` of ``index``, a fresh random subset at every call."""
+        if len(index) <= self.max_instance_points:
+            return index
+        return index[torch.randperm(len(index), device=index.device)[:self.max_instance_points]]
+
+    def class_groups(self, labels: Tensor) -> List[Tensor]:
+        """Index groups of the points of each hard class (the reference's per-class affinity)."""
+        groups = [(labels == c).nonzero()[:, 0] for c in self.hard_class_ids.tolist()]
+        return [self.subset(g) for g in groups if len(g) > 1]
+
+    def changed_points(self, voxels: Dict, labels: Tensor, original: Tensor) -> Tensor:
+        """(N_fused,) bool: fused points whose voxel's majority label differs from the voxel's majority label
+        over the original points alone (ignore where it holds none): the reference's "changed" voxels."""
+        point2voxel = voxels['point2voxel_map']
+        num_voxels, ignore = len(voxels['coors']), self.decode_head.ignore_index
+        fused = majority_vote(labels, point2voxel, num_voxels)
+        single_labels = torch.where(original, labels, torch.full_like(labels, ignore))
+        single = majority_vote(single_labels, point2voxel, num_voxels)
+        return (fused != single)[point2voxel]
+
     def multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
                          student_features: List[Tensor], student_logits: Tensor) -> Dict[str, Tensor]:
+        if self.loss_style == 'reference':
+            return self.reference_multiscan_losses(batch_inputs_dict, batch_data_samples, student_logits)
         backbone, head = self.multiscan_networks()
         student_features = list(student_features)  # per point (N, C_i) each
         teacher_features = backbone(batch_inputs_dict['voxels'])
@@ -149,6 +209,28 @@ class MultiScanDistillation:
             torch.cat(student_features, 1), torch.cat(target_features, 1), self.instance_groups(batch_data_samples))
         return losses
 
+
+    def reference_multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
+                                   student_logits: Tensor) -> Dict[str, Tensor]:
+        """The released code's terms (module docstring), per point."""
+        backbone, head = self.multiscan_networks()
+        teacher_logits = head(backbone(batch_inputs_dict['voxels']))
+        original = torch.cat([s.original_mask for s in batch_data_samples])
+        labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
+        w = self.multiscan_weights
+        losses = {}
+        if self.multiscan_teacher != 'frozen' and w['seg']:
+            changed = self.changed_points(batch_inputs_dict['voxels'], labels, original)
+            target = torch.where(changed, labels, torch.full_like(labels, head.ignore_index))
+            seg = (F.cross_entropy(teacher_logits, target, ignore_index=head.ignore_index)
+                   if (target != head.ignore_index).any() else teacher_logits.sum() * 0)
+            losses['loss_multiscan_seg'] = w['seg'] * seg
+        target_logits = teacher_logits[original].detach()
+        losses['loss_logit_kd'] = w['logit'] * reference_logit_loss(student_logits, target_logits,
+                                                                    1 / self.temperature)
+        losses['loss_affinity_kd'] = w['affinity'] * affinity_loss(
+            student_logits, target_logits, self.class_groups(labels[original]), reduction='sum')
+        return losses
 
 def single_scan_samples(batch_data_samples: SampleList) -> SampleList:
     """Data samples restricted to the original points (labels, and pixels re-indexed to those points)."""

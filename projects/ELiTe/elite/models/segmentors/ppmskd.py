@@ -2,7 +2,10 @@
 
 Training (ELITE.md section 4), for each stage i of the student and of the teacher:
 
-- a :class:`PointDecoder` classifies the student's stage features per point: CE + Lovasz on all points;
+- a :class:`PointDecoder` classifies the student's stage features: by default (``stage_supervision='voxel'``,
+  the reference ``arch_elite.py``) the voxel branch's output at the stage's input scale (1, 2, 4, 8), with
+  CE + Lovasz per voxel against the majority label of its points, its logits broadcast to the points for
+  the KL; with ``'point'`` the stage's per-point features, CE + Lovasz on all points;
 - a :class:`PatchDecoder` decodes the teacher's stage tokens at the pixels of the projected points and
   classifies them: CE + Lovasz on those points' labels, weight 1/4;
 - KL(teacher || student) between the two, on the projected points, with the teacher detached:
@@ -26,9 +29,11 @@ from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor, nn
 
 from ...datasets.transforms.image_label import IMAGE_LABEL
+from ..utils import majority_vote
 from .point_segmentor import PointVoxelSegmentor
 
 KD_MODES = ('multi_stage', 'single_stage')
+STAGE_SUPERVISION = ('voxel', 'point')
 
 
 @MODELS.register_module()
@@ -41,6 +46,8 @@ class PPMSKD(PointVoxelSegmentor):
         point_decoder: config of one :class:`PointDecoder` (copied per stage).
         stage_loss: CE and Lovasz configs of the stage and fused heads (``loss_ce``, ``loss_lovasz``).
         kd_mode: ``'multi_stage'`` (the paper) or ``'single_stage'``.
+        stage_supervision: ``'voxel'`` (the reference: stage heads on the voxel-branch outputs, per-voxel
+            losses on majority labels; needs SPVCNNLite) or ``'point'`` (on the per-point stage features).
         loss_weights: ``point_stage`` (1), ``patch_stage`` (1/4), ``kd`` (0.05/4), ``fused`` (1).
         kd_reduction: ``F.kl_div`` reduction: ``'mean'`` (element-wise, the reference) or ``'batchmean'``.
         fused_channels: hidden width of the fused 2D classifier (192).
@@ -50,13 +57,16 @@ class PPMSKD(PointVoxelSegmentor):
 
     def __init__(self, backbone: Dict, decode_head: Dict, teacher: Dict, patch_decoder: Dict,
                  point_decoder: Dict, stage_loss: Dict, num_stages: int = 4, kd_mode: str = 'multi_stage',
-                 loss_weights: Optional[Dict[str, float]] = None, kd_reduction: str = 'mean',
+                 stage_supervision: str = 'voxel', loss_weights: Optional[Dict[str, float]] = None, kd_reduction: str = 'mean',
                  fused_channels: int = 192, ignore_index: int = 19, max_dense_pixels: Optional[int] = None,
                  **kwargs) -> None:
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
         if kd_mode not in KD_MODES:
             raise ValueError(f'kd_mode must be one of {KD_MODES}, got {kd_mode!r}')
         self.kd_mode = kd_mode
+        if stage_supervision not in STAGE_SUPERVISION:
+            raise ValueError(f'stage_supervision must be one of {STAGE_SUPERVISION}, got {stage_supervision!r}')
+        self.stage_supervision = stage_supervision
         self.kd_reduction = kd_reduction
         self.ignore_index = ignore_index
         self.max_dense_pixels = max_dense_pixels
@@ -157,12 +167,12 @@ class PPMSKD(PointVoxelSegmentor):
             pixel_features.append(decoder.sample(cells, pixel_indices, img_hw) if dense else point_features[i])
             if self.kd_mode != 'multi_stage':
                 continue
-            student_logits = self.point_decoders[i](stage_features[i])
+            stage_logits, stage_labels, point_logits = self.student_stage(stage_features, i, labels, point_index)
             teacher_logits = decoder.classifier(point_features[i])
             pixel_logits = decoder.classifier(pixel_features[i]) if dense else teacher_logits
-            losses[f'loss_point_stage{i}'] = w['point_stage'] * self.seg_loss(student_logits, labels)
+            losses[f'loss_point_stage{i}'] = w['point_stage'] * self.seg_loss(stage_logits, stage_labels)
             losses[f'loss_patch_stage{i}'] = w['patch_stage'] * self.seg_loss(pixel_logits, pixel_labels)
-            losses[f'loss_kd_stage{i}'] = w['kd'] * self.kd_loss(student_logits[point_index], teacher_logits)
+            losses[f'loss_kd_stage{i}'] = w['kd'] * self.kd_loss(point_logits, teacher_logits)
         fused_logits = self.fused_classifier(torch.cat(pixel_features, dim=1))
         losses['loss_patch_fused'] = w['fused'] * self.seg_loss(fused_logits, pixel_labels)
         if self.kd_mode == 'single_stage':
@@ -170,6 +180,23 @@ class PPMSKD(PointVoxelSegmentor):
             losses['loss_kd'] = w['kd'] * self.kd_loss(main_logits[point_index], point_fused)
         losses['loss_orth'] = self.teacher.orthogonal_regularisation()
         return losses
+
+    def student_stage(self, stage_features, stage: int, labels: Tensor, point_index: Tensor
+                      ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Stage ``stage``'s student logits and labels for its segmentation loss, and its logits at the points
+        ``point_index`` (those with a pixel) for the KL."""
+        decoder = self.point_decoders[stage]
+        if self.stage_supervision == 'point':
+            logits = decoder(stage_features[stage])
+            return logits, labels, logits[point_index]
+        if getattr(stage_features, 'branch_features', None) is None:
+            raise ValueError(f"PPMSKD(stage_supervision='voxel') needs a student whose stage features carry its "
+                             f"voxel-branch outputs (SPVCNNLite); {type(self.backbone).__name__} gives none: "
+                             "set model.stage_supervision='point'")
+        branch = stage_features.branch_features[stage]
+        point2voxel = stage_features.point_to_branch_voxel(stage)
+        logits = decoder(branch)
+        return logits, majority_vote(labels, point2voxel, len(branch)), logits[point2voxel[point_index]]
 
     def student_state_dict(self) -> Dict[str, Tensor]:
         """The student's weights under the keys of a plain :class:`PointVoxelSegmentor`."""
