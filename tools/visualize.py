@@ -17,7 +17,7 @@ import numpy as np
 
 from elite.datasets.kitti_files import (KittiFormatError, lidar2img_from_calib, read_calib, read_label,
                                         read_scan)
-from elite.datasets.semantickitti_labels import PALETTE, raw_to_train
+from elite.datasets.semantickitti_labels import PALETTE, learning_to_train, raw_to_train
 from elite.datasets.transforms import project_to_image
 from elite.evaluation.semantickitti_metric import prediction_path, read_prediction
 from elite.pseudo_labels.writer import load_frame, pseudo_label_paths, read_label_png
@@ -59,11 +59,11 @@ def predictions_figure(root: str, pred_dir: str, sequence: str, frame: str, exte
     return np.concatenate([top, add_title(overlay, 'prediction on camera 2')], axis=0)
 
 
-def label_image(raw: np.ndarray, source: str) -> np.ndarray:
-    """(H, W) raw SemanticKITTI ids -> RGB in the SemanticKITTI palette; unlabelled (0) pixels black."""
-    train = raw_to_train(raw, source=source)
-    img = label_colors(train.ravel(), PALETTE).reshape(*raw.shape, 3)
-    img[raw == 0] = 0
+def label_image(learning: np.ndarray, source: str) -> np.ndarray:
+    """(H, W) learning_map ids (SAM-PLG's) -> RGB in the SemanticKITTI palette; unlabelled (0) pixels black."""
+    train = learning_to_train(learning, source=source)
+    img = label_colors(train.ravel(), PALETTE).reshape(*learning.shape, 3)
+    img[learning == 0] = 0
     return img
 
 
@@ -71,7 +71,7 @@ def pseudo_labels_figure(root: str, sequence: str, frame: str) -> np.ndarray:
     """The RGB figure: the camera image, its sparse projected LiDAR labels and its dense SAM pseudo-labels."""
     seq_dir = os.path.join(root, 'sequences', sequence)
     lidar2img = lidar2img_from_calib(read_calib(os.path.join(seq_dir, 'calib.txt')))
-    img, sparse, _ = load_frame(root, sequence, frame, lidar2img)
+    img, sparse, _, _ = load_frame(root, sequence, frame, lidar2img)
     dense_path = pseudo_label_paths(root, sequence, frame)[0]
     dense = read_label_png(dense_path)
     # the sparse labels are single pixels: thicken them so they can be seen

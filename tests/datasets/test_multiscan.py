@@ -86,3 +86,22 @@ def test_first_frame_and_augmentation_keep_the_mask(moving_sequence):
     # original scan points are at frame 2's LiDAR positions; gathered road points do not exist
     road = sample.gt_pts_seg.pts_semantic_mask.numpy() == 8
     assert original[road].all() and len(points) == 100 and (~original).any()
+
+
+def test_translation_only_alignment_and_no_fusion_before_min_frame(moving_sequence):
+    """The released M2SKD code: no poses, each gathered instance translated onto its current centroid; frames
+    before 4 (here before 2) get nothing."""
+    assert len(MultiScanHardInstances(min_frame=3)(load(moving_sequence, 2))['points']) == 2 * len(GRID) + 20
+    results = MultiScanHardInstances(align='translation', min_frame=2)(load(moving_sequence, 2))
+    n = 2 * len(GRID) + 20
+    points = results['points'].tensor.numpy()
+    instance = results['pts_instance_mask']
+    for inst in (7, 300):
+        now, then = points[:n][instance[:n] == inst, :3], points[n:][instance[n:] == inst, :3]
+        np.testing.assert_allclose(then.mean(0), now.mean(0), atol=1e-4)
+    # without the poses the frame-0 truck keeps its frame-0 shape offsets (a pure translation of frame 0's points)
+    xyz0, _, inst0 = world_points(0)
+    truck0 = xyz0[inst0 == 7]
+    gathered = points[n:][instance[n:] == 7, :3]
+    np.testing.assert_allclose(gathered[-len(GRID):] - gathered[-len(GRID):].mean(0), truck0 - truck0.mean(0),
+                               atol=1e-4)

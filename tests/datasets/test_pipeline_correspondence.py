@@ -26,9 +26,9 @@ def build_dataset(root, pipeline_filter=lambda t: True, split='train', pipeline=
 
 
 def undo_3d_augmentation(points: np.ndarray, meta: dict) -> np.ndarray:
-    """Invert RandomFlip3D then GlobalRotScaleTrans (rotate, scale, translate) from the recorded metainfo."""
+    """Invert RandomFlip3D then GlobalRotScaleTransXY (rotate, scale x and y, translate) from the metainfo."""
     xyz = points[:, :3].astype(np.float64) - np.asarray(meta['pcd_trans'])
-    xyz /= meta['pcd_scale_factor']
+    xyz[:, :2] /= meta['pcd_scale_factor']
     xyz = xyz @ np.linalg.inv(np.asarray(meta['pcd_rotation'], dtype=np.float64))
     if meta['pcd_horizontal_flip']:
         xyz[:, 1] *= -1
@@ -48,7 +48,12 @@ def test_each_kept_point_keeps_its_pixel(synthetic_root, seed):
     assert points.shape[1] == 4  # the point_index column is gone
     info = dataset.get_data_info(seed % 2)
     original = read_scan(info['lidar_path'])
-    assert 0.9 * len(original) <= len(points) < len(original)  # dropout happened
+    # the range filter keeps the points strictly inside [-50, 50] x [-50, 50] x [-4, 2], before augmentation
+    inside = ((original[:, :3] > [-50, -50, -4]) & (original[:, :3] < [50, 50, 2])).all(1)
+    assert not inside.all()
+    original = original[inside]
+    raw_sem = read_label(info['pts_semantic_mask_path'], len(inside))[0][inside]
+    assert 0.8 * len(original) <= len(points) < len(original)  # dropout (0-20 %) happened
 
     # recover which original point each output point is
     dist, ids = cKDTree(original[:, :3]).query(undo_3d_augmentation(points, meta))
@@ -74,7 +79,6 @@ def test_each_kept_point_keeps_its_pixel(synthetic_root, seed):
     # and the pixel shows the point's class colour (up to occlusion / parallax at object edges)
     img = denormalize_image(out['inputs']['img'].numpy(), meta['img_shape'])
     pix_rgb = img[sample.img_indices[:, 0], sample.img_indices[:, 1]].astype(int)
-    raw_sem, _ = read_label(info['pts_semantic_mask_path'], len(original))
     class_rgb = np.array([CLASS_RGB[int(c)] for c in raw_sem[ids[has_pixel]]])
     assert (np.abs(pix_rgb - class_rgb).max(1) < 25).mean() > 0.95
     assert meta['pad_shape'] == (1024, 1024) and tuple(out['inputs']['img'].shape) == (3, 1024, 1024)

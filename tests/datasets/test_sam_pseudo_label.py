@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmdet3d.registry import DATASETS, MODELS
 
-from elite.datasets.semantickitti_labels import LABELS_MAP
+from elite.datasets.semantickitti_labels import LABELS_MAP, raw_to_learning
 from elite.datasets.synthetic import CLASS_RGB
 from elite.datasets.transforms.sam_pseudo_label import pseudo_label_path
 from elite.visualization import denormalize_image
@@ -35,7 +35,8 @@ def pseudo_root(synthetic_root, tmp_path_factory):
     for name in glob.glob(os.path.join(synthetic_root, '*.pkl')):
         shutil.copy(name, root)
     for img_path in glob.glob(os.path.join(root, 'sequences', '*', 'image_2', '*.png')):
-        label = colour_to_raw(cv2.imread(img_path)[:, :, ::-1])
+        # the PNGs hold learning_map ids (0 = unlabelled, mmdet3d class c as c + 1), as the generator writes them
+        label = raw_to_learning(colour_to_raw(cv2.imread(img_path)[:, :, ::-1])).astype(np.uint16)
         os.makedirs(os.path.dirname(pseudo_label_path(img_path)), exist_ok=True)
         cv2.imwrite(pseudo_label_path(img_path), label)
     return root
@@ -73,6 +74,20 @@ def test_pseudo_labels_follow_the_image_pixel_for_pixel(pseudo_root):
         img = denormalize_image(out['inputs']['img'].numpy(), img_hw)
         expected = mapping[colour_to_raw(img)]
         np.testing.assert_array_equal(out['data_samples'].img_seg_label.numpy()[:img_hw[0], :img_hw[1]], expected)
+
+
+def test_raw_id_pseudo_labels_of_older_versions_are_refused(pseudo_root, tmp_path):
+    from elite.datasets.transforms import SAMPseudoLabel
+    img_path = glob.glob(os.path.join(pseudo_root, 'sequences', '00', 'image_2', '*.png'))[0]
+    label_path = pseudo_label_path(img_path)
+    learning = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
+    try:
+        cv2.imwrite(label_path, np.full_like(learning, 40))  # raw 'road'
+        with pytest.raises(ValueError, match='generate the pseudo-labels again') as err:
+            SAMPseudoLabel()(dict(img_path=img_path, img=np.zeros(learning.shape + (3,), np.uint8)))
+        assert label_path in str(err.value)
+    finally:
+        cv2.imwrite(label_path, learning)
 
 
 def test_missing_pseudo_label_names_the_file(synthetic_root):

@@ -160,3 +160,43 @@ def test_unusable_samples_are_refused(synthetic_root):
                                        dict(pts_semantic_mask=gt))])
     with pytest.raises(ValueError, match='ground truth holds ids .*PointSegClassMapping'):
         evaluator.process([make_sample(synthetic_root, '08', '000000', gt, dict(pts_semantic_mask=gt + 40))])
+
+
+def test_reference_protocol_scores_in_range_points_and_all_points(synthetic_root, tmp_path):
+    """With point_cloud_range, ``miou`` is the reference protocol (points strictly inside the range, as 2DPASS's
+    dataset keeps them) and ``miou_all_points`` scores every point; the printed table names both rows."""
+    from elite.evaluation.semantickitti_metric import protocol_table
+    seq_dir = tmp_path / 'sequences' / '08' / 'velodyne'
+    seq_dir.mkdir(parents=True)
+    # 6 points: 4 inside, one on the x boundary (50.0: outside, the filter is strict), one far away
+    xyz = np.array([[1, 1, 0], [2, 2, 0], [3, 3, 0], [4, 4, 0], [50.0, 0, 0], [80, 0, 0]], np.float32)
+    scan = np.c_[xyz, np.zeros(6, np.float32)]
+    scan.tofile(seq_dir / '000000.bin')
+    gt = np.array([0, 0, 8, 8, 0, 8])
+    pred = np.array([0, 0, 8, 8, 8, 0])  # right inside the range, wrong on the two outside points
+    evaluator = make_evaluator(synthetic_root, point_cloud_range=[-50, -50, -4, 50, 50, 2])
+    sample = Det3DDataSample(metainfo=dict(sequence='08', frame_id='000000', lidar_path=str(seq_dir / '000000.bin')))
+    sample.eval_ann_info = dict(pts_semantic_mask=gt)
+    sample.pred_pts_seg = PointData(pts_semantic_mask=torch.from_numpy(pred))
+    evaluator.process([sample])
+    result = evaluator.evaluate(1)
+    assert result['miou'] == 1.0 and result['car'] == 1.0 and result['road'] == 1.0
+    # all points: car 2 right of (2 + 1 + 1) = 0.5, road 2 of 4 = 0.5
+    assert result['miou_all_points'] == pytest.approx(0.5) and result['car_all_points'] == pytest.approx(0.5)
+    table = protocol_table({'in range (reference)': {k: result[k] for k in ('car', 'road', 'miou', 'acc', 'acc_cls')},
+                            'all points': {k: result[k + '_all_points'] for k in ('car', 'road', 'miou', 'acc',
+                                                                                    'acc_cls')}},
+                           {0: 'car', 1: 'road'})
+    rows = [line for line in table.splitlines() if line.startswith('|')]
+    assert 'protocol' in rows[0] and 'car' in rows[0] and 'miou' in rows[0]
+    assert rows[1].split('|')[1].strip() == 'in range (reference)' and '1.0000' in rows[1]
+    assert rows[2].split('|')[1].strip() == 'all points' and '0.5000' in rows[2]
+
+
+def test_reference_protocol_needs_the_scan_file(synthetic_root):
+    evaluator = make_evaluator(synthetic_root, point_cloud_range=[-50, -50, -4, 50, 50, 2])
+    sample = Det3DDataSample(metainfo=dict(sequence='08', frame_id='000000', lidar_path='/nowhere/000000.bin'))
+    sample.eval_ann_info = dict(pts_semantic_mask=np.zeros(3, np.int64))
+    sample.pred_pts_seg = PointData(pts_semantic_mask=torch.zeros(3, dtype=torch.long))
+    with pytest.raises(FileNotFoundError, match='/nowhere/000000.bin'):
+        evaluator.process([sample])

@@ -24,8 +24,12 @@ def test_affinity_loss_by_hand_and_zero_when_teacher_and_student_agree():
     assert affinity_loss(student, teacher, []) == 0
 
 
-def build(config, root):
+def build(config, root, **model_args):
     cfg = Config.fromfile(os.path.join(REPO, config))
+    cfg.model.update(model_args)
+    for transform in cfg.train_dataloader.dataset.pipeline:
+        if transform['type'] == 'MultiScanHardInstances':
+            transform['min_frame'] = 0  # the test sequences have 2 frames; the configs fuse from frame 4 on
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).train()
     dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=root))
@@ -39,15 +43,43 @@ def test_m2skd_losses_on_fused_scans_and_single_scan_prediction(synthetic_root):
     sample = batch['data_samples'][0]
     assert (~sample.original_mask).any()  # frame 1 gathered instances from frame 0
     assert len(model.instance_groups(batch['data_samples'])) > 0
+    assert model.loss_style == 'reference' and model.multiscan_weights['feat'] == 0
     losses = model(**batch, mode='loss')
-    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'loss_multiscan_seg', 'loss_feat_kd', 'loss_logit_kd',
-                           'loss_affinity_kd'}
+    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'loss_multiscan_seg', 'loss_logit_kd', 'loss_affinity_kd'}
     assert all(torch.isfinite(v) and v >= 0 for v in losses.values())
+    assert losses['loss_multiscan_seg'] > 0  # the gathered points changed some voxels' labels
     sum(losses.values()).backward()
     model.eval()
     with torch.no_grad():
         out = model.predict(batch['inputs'], batch['data_samples'])[0]
     assert len(out.pred_pts_seg.pts_semantic_mask) == int(sample.original_mask.sum())
+
+
+def test_abstract_loss_style_option(synthetic_root):
+    model, dataset = build('configs/m2skd_demo.py', synthetic_root, loss_style='abstract',
+                           multiscan_weights=dict(seg=1.0, feat=1.0, logit=1.0, affinity=1.0), temperature=3.3)
+    batch = model.data_preprocessor(pseudo_collate([dataset[1]]), training=True)
+    losses = model(**batch, mode='loss')
+    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'loss_multiscan_seg', 'loss_feat_kd', 'loss_logit_kd',
+                           'loss_affinity_kd'}
+    assert all(torch.isfinite(v) and v >= 0 for v in losses.values())
+
+
+def test_changed_points_are_those_of_voxels_whose_majority_label_changed(synthetic_root):
+    model, _ = build('configs/m2skd_demo.py', synthetic_root)
+    # voxel 0: originals road road + gathered car (majority stays road); voxel 1: only gathered car points
+    # (single-scan label: ignore -> car, changed); voxel 2: original car 1 + gathered person 2 (car -> person)
+    voxels = dict(point2voxel_map=torch.tensor([0, 0, 0, 1, 1, 2, 2, 2]), coors=torch.zeros(3, 4))
+    labels = torch.tensor([8, 8, 0, 0, 0, 0, 5, 5])
+    original = torch.tensor([True, True, False, False, False, True, False, False])
+    assert model.changed_points(voxels, labels, original).tolist() == [False] * 3 + [True] * 5
+
+
+def test_affinity_subsets_change_from_step_to_step(synthetic_root):
+    model, _ = build('configs/m2skd_demo.py', synthetic_root, max_instance_points=5)
+    labels = torch.full((100,), 5)  # 100 person points
+    first, second = model.class_groups(labels)[0], model.class_groups(labels)[0]
+    assert len(first) == len(second) == 5 and not torch.equal(first, second)
 
 
 def test_elite_and_m2skd_at_once(synthetic_root):

@@ -104,3 +104,49 @@ def test_inference_is_the_student_alone_and_matches_the_export(synthetic_root, s
         theirs = student.test_step(batch)[0]
     torch.testing.assert_close(ours.pts_seg_logits.pts_seg_logits, theirs.pts_seg_logits.pts_seg_logits)
     assert torch.equal(ours.pred_pts_seg.pts_semantic_mask, theirs.pred_pts_seg.pts_semantic_mask)
+
+
+def test_stage_heads_are_per_voxel_on_the_voxel_branch_at_scales_1_2_4_8(setup):
+    """stage_supervision='voxel' (default, as ELiTe's arch_elite.py): stage i's head classifies the voxel-branch
+    output at scale 1, 2, 4, 8, against the majority labels of the voxels quantised from the points by 2DPASS's
+    formula; the KL reads the voxel logits at each projected point."""
+    from test_reference_losses import reference_voxelize_labels
+    from elite.models.utils import reference_indices
+    _, model, batch = setup
+    assert model.stage_supervision == 'voxel'
+    model.eval()
+    data = model.data_preprocessor(batch, training=True)
+    inputs, samples = data['inputs'], data['data_samples']
+    voxels = inputs['voxels']
+    labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in samples]).long()
+    point_index, _ = model.correspondence(inputs, samples)
+    with torch.no_grad():
+        features = model.extract_feat(inputs)
+        cells, lo, hi = torch.tensor(voxels['spatial_shape']), voxels['point_cloud_range'][:3], voxels['point_cloud_range'][3:]
+        batch_idx = voxels['point_coors'][:, :1].long()
+        for stage, scale in enumerate((1, 2, 4, 8)):
+            full_coors = torch.cat([batch_idx, reference_indices(voxels['points'][:, :3], (cells + scale - 1) // scale,
+                                                                 lo, hi)], 1)
+            unique, point2voxel = torch.unique(full_coors, dim=0, return_inverse=True)
+            logits, voxel_labels, point_logits = model.student_stage(features, stage, labels, point_index)
+            branch = features.branch_features[stage]
+            assert len(branch) == len(unique) == len(logits)
+            assert torch.equal(voxel_labels, reference_voxelize_labels(labels, full_coors))
+            torch.testing.assert_close(point_logits, model.point_decoders[stage](branch)[point2voxel[point_index]])
+    model.train()
+
+
+def test_point_stage_supervision_option(setup):
+    _, model, batch = setup
+    model.stage_supervision = 'point'
+    try:
+        data = model.data_preprocessor(batch, training=True)
+        labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in data['data_samples']]).long()
+        point_index, _ = model.correspondence(data['inputs'], data['data_samples'])
+        with torch.no_grad():
+            features = model.extract_feat(data['inputs'])
+            logits, stage_labels, point_logits = model.student_stage(features, 1, labels, point_index)
+        assert len(logits) == len(labels) and torch.equal(stage_labels, labels)
+        torch.testing.assert_close(point_logits, model.point_decoders[1](features[1])[point_index])
+    finally:
+        model.stage_supervision = 'voxel'

@@ -170,7 +170,7 @@ def test_wrong_variant_is_named(tmp_path):
 @pytest.mark.parametrize('tuning, trainable, frozen', [
     ('fixed', 0, 88_883_456),
     ('pe_ln', 590_592 + 12 * 2 * 2 * 768, 88_883_456 - 590_592 - 12 * 2 * 2 * 768),
-    ('lora', 1_990_656, 88_883_456),
+    ('lora', 12 * 2 * (8 * 768 + 768 * 8), 88_883_456),  # the reference: rank 8 on q and v only
     ('adalora', 1_991_520, 88_883_456),
 ])
 def test_vit_b_parameter_counts(tuning, trainable, frozen):

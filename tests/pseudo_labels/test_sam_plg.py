@@ -116,11 +116,16 @@ def test_sparse_label_images_keep_the_nearest_point():
     semantic = np.array([10, 40, 50, 70], dtype=np.uint16)
     instance = np.array([300, 0, 0, 0], dtype=np.uint16)
     for order in ([0, 1, 2, 3], [3, 2, 1, 0]):
-        sem_img, inst_img = sparse_label_images(xyz[order], semantic[order], instance[order], lidar2img, (80, 100))
+        sem_img, inst_img, has_point = sparse_label_images(xyz[order], semantic[order], instance[order], lidar2img,
+                                                           (80, 100))
         assert sem_img.dtype == inst_img.dtype == np.uint16 and sem_img.shape == (80, 100)
         assert sem_img[40, 50] == 40 and inst_img[40, 50] == 0  # the point at 5 m hides the one at 10 m
         assert sem_img[30, 70] == 70
         assert np.count_nonzero(sem_img) == 2 and np.count_nonzero(inst_img) == 0
+        assert has_point.tolist() == (sem_img > 0).tolist()
+    # a point labelled unlabelled (0) still marks its pixel: it votes in step 6
+    _, _, has_point = sparse_label_images(xyz[:1], np.zeros(1, np.uint16), instance[:1], lidar2img, (80, 100))
+    assert np.argwhere(has_point).tolist() == [[40, 50]]
 
 
 def random_sparse_labels(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -279,19 +284,22 @@ def test_stability_boxes_and_nms_agree_with_segment_anything_and_torchvision():
 
 
 def test_majority_labels():
-    semantic = torch.tensor([10, 10, 10, 40, 40, 70, 30, 30, 10])
-    instance = torch.tensor([5, 6, 6, 0, 0, 0, 9, 9, 7])
-    covered = torch.zeros(6, 9, dtype=torch.bool)
+    """Votes in learning ids (here 1 car, 9 road, 15 vegetation, 6 person, 0 unlabelled points)."""
+    semantic = torch.tensor([1, 1, 1, 9, 9, 15, 6, 6, 1, 0, 0])
+    instance = torch.tensor([5, 6, 6, 0, 0, 0, 9, 9, 7, 0, 0])
+    covered = torch.zeros(7, 11, dtype=torch.bool)
     covered[0, [0, 1, 2, 3]] = True  # car 3 : 1 road; instance 6 twice, 5 once
     covered[1, [3, 4, 5, 0]] = True  # road
     covered[2, [0, 5]] = True  # car : vegetation tie -> the smaller id
     covered[4, [0, 1, 8, 6, 7]] = True  # car 3 : person 2; person's instance 9 is the most frequent, car's win
     covered[5, [0, 1]] = True  # instance tie 5 : 6 -> the smaller id
+    covered[6, [0, 9, 10]] = True  # unlabelled points 2 : car 1 -> won by unlabelled: not painted (reference)
     sem, inst, has_label = majority_labels(covered, semantic, instance)
     labelled = [0, 1, 2, 4, 5]
-    assert sem[labelled].tolist() == [10, 40, 10, 10, 10]
+    assert sem[labelled].tolist() == [1, 9, 1, 1, 1]
     assert inst[labelled].tolist() == [6, 0, 5, 5, 5]
-    assert has_label.tolist() == [True, True, True, False, True, True]
+    assert sem[6] == 0
+    assert has_label.tolist() == [True, True, True, False, True, True, False]
 
 
 def test_paint_masks_best_iou_last_and_sparse_labels_kept():
@@ -346,7 +354,7 @@ def test_label_png_round_trip_keeps_ids_above_255(tmp_path):
 
 def check_labels(result, inputs) -> None:
     """16-bit labels of the image's size; labelled pixels keep their labels where no mask painted."""
-    image, sparse_sem, sparse_inst = inputs
+    image, sparse_sem, sparse_inst, _ = inputs
     assert result.semantic.dtype == result.instance.dtype == np.uint16
     assert result.semantic.shape == result.instance.shape == image.shape[:2]
     np.testing.assert_array_equal(result.semantic[~result.painted], sparse_sem[~result.painted])
@@ -357,7 +365,7 @@ def check_labels(result, inputs) -> None:
 
 def test_generator_end_to_end_on_synthetic_frame(synthetic_frame0):
     result, inputs, generator = synthetic_frame0
-    image, sparse_sem, sparse_inst = inputs
+    image, sparse_sem, sparse_inst, _ = inputs
     grid_sem, _ = label_grid(sparse_sem, sparse_inst, ResizeLongestSide.get_preprocess_shape(*image.shape[:2], 1024))
     assert result.num_prompts == np.count_nonzero(grid_sem) > POINTS_PER_BATCH  # several batches
     assert result.num_masks == 3 * result.num_prompts

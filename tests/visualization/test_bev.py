@@ -85,7 +85,7 @@ def test_pseudo_label_view(synthetic_root, tmp_path):
     root = str(tmp_path / 'kitti')
     import shutil
     shutil.copytree(os.path.join(synthetic_root, 'sequences'), os.path.join(root, 'sequences'))
-    dense = np.full((376, 1241), 40, np.uint16)  # all road
+    dense = np.full((376, 1241), 9, np.uint16)  # all road (learning_map id 9 = mmdet3d class 8 + 1)
     dense[:100] = 0  # unlabelled sky
     write_label_png(pseudo_label_paths(root, '08', '000000')[0], dense)
     out = str(tmp_path / 'pseudo.png')

@@ -1,0 +1,76 @@
+"""The reference's learning-rate schedule and AdaLoRA allocation order inside mmengine's loop."""
+import math
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapper
+from torch import nn
+
+import elite.engine.schedulers as schedulers
+from elite.engine.hooks.adalora_hook import AdaLoRARankAllocationHook
+from elite.engine.schedulers import ReferenceCosineLR
+
+
+def reference_factor(k, num_epochs, batch_size, dataset_size, num_gpu):
+    """2DPASS utils/schedulers.py cosine_schedule_with_warmup, as written there."""
+    batch_size *= num_gpu
+    warmup_iters = 0 if num_gpu == 1 else 1000 // num_gpu
+    if k < warmup_iters:
+        return (k + 1) / warmup_iters
+    iter_per_epoch = (dataset_size + batch_size - 1) // batch_size
+    return 0.5 * (1 + math.cos(math.pi * (k - warmup_iters) / (num_epochs * iter_per_epoch)))
+
+
+@pytest.mark.parametrize('world_size', [1, 2, 4])
+def test_schedule_follows_the_reference_formula(world_size, monkeypatch):
+    monkeypatch.setattr(schedulers, 'get_world_size', lambda: world_size)
+    epochs, batch, dataset = 3, 4, 2000
+    per_epoch = math.ceil(dataset / (batch * world_size))
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.24)
+    scheduler = ReferenceCosineLR.build_iter_from_epoch(optimizer, warmup_iters=1000, begin=0, end=epochs,
+                                                        epoch_length=per_epoch)
+    lrs = []
+    for _ in range(epochs * per_epoch):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        scheduler.step()
+    expected = [0.24 * reference_factor(k, epochs, batch, dataset, world_size) for k in range(epochs * per_epoch)]
+    assert lrs == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    if world_size == 1:  # no warm-up: the plain cosine
+        assert lrs[0] == 0.24
+    else:
+        assert lrs[0] == pytest.approx(0.24 / (1000 // world_size))
+
+
+class RecordingTeacher:
+    """Records, at each allocation, the gradient norm it sees and whether the weights were already stepped."""
+
+    def __init__(self, param):
+        self.param, self.seen = param, []
+
+    def set_total_steps(self, total):
+        self.total = total
+
+    def update_and_allocate(self, step):
+        self.seen.append((step, float(self.param.grad.norm()), float(self.param.detach()[0])))
+
+
+class FakeRunner:
+    def __init__(self, model, optim_wrapper):
+        self.model, self.optim_wrapper, self.max_iters, self.iter = model, optim_wrapper, 10, 0
+
+
+@pytest.mark.parametrize('order', ['reference', 'after_step'])
+def test_allocation_sees_unclipped_gradients_before_the_step_in_reference_order(order):
+    param = nn.Parameter(torch.zeros(4))
+    model = nn.Module()
+    model.teacher = RecordingTeacher(param)
+    wrapper = OptimWrapper(torch.optim.SGD([param], lr=1.0), clip_grad=dict(max_norm=1.0))
+    AdaLoRARankAllocationHook(order=order).before_train(FakeRunner(model, wrapper))
+    wrapper.update_params((param * torch.tensor([30.0, 40.0, 0.0, 0.0])).sum())  # gradient norm 50
+    (step, grad_norm, weight), = model.teacher.seen
+    if order == 'reference':  # after backward, before clipping and the step (ELiTe's on_after_backward)
+        assert grad_norm == pytest.approx(50.0) and weight == 0.0
+    else:  # peft's order: after clipping and the step, before zero_grad
+        assert grad_norm == pytest.approx(1.0) and weight == pytest.approx(-0.6)
+    assert float(param.detach()[0]) == pytest.approx(-0.6)  # the clipped step happened once either way
