@@ -51,13 +51,23 @@ class StageTransfer:
         return features if self.pair_in is None else features[self.pair_in]
 
 
-def _pack_small(columns: Sequence[Tensor]) -> Tensor:
-    """Small integer columns (each (N,), any sign) as one non-negative int64 column (mixed radix)."""
-    key = torch.zeros_like(columns[0], dtype=torch.long)
-    for column in columns:
-        shifted = column.long() - column.min()
-        key = key * (int(shifted.max()) + 1) + shifted
-    return key
+def _unique_pairs(first: Tensor, second: Tensor, num_second: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Unique (first, second) rows of two non-negative index columns: (first (P,), second (P,), inverse (N,))."""
+    keys, inverse = torch.unique(first * num_second + second, return_inverse=True)
+    return torch.div(keys, num_second, rounding_mode='floor'), keys % num_second, inverse
+
+
+def _unique_cells(batch: Tensor, idx: Tensor, cells: Tensor) -> Tuple[Tensor, Tensor]:
+    """Unique [batch, x, y, z] voxels of a grid of ``cells`` (3,): their coors (V, 4) in lexicographic order and
+    the inverse (N,), through one packed int64 key (the radix is the grid, no per-call maxima)."""
+    c0, c1, c2 = (int(c) for c in cells)
+    key = ((batch * c0 + idx[:, 0]) * c1 + idx[:, 1]) * c2 + idx[:, 2]
+    keys, inverse = torch.unique(key, return_inverse=True)
+    z = keys % c2
+    keys = torch.div(keys, c2, rounding_mode='floor')
+    y = keys % c1
+    keys = torch.div(keys, c1, rounding_mode='floor')
+    return torch.stack([torch.div(keys, c0, rounding_mode='floor'), keys % c0, y, z], 1), inverse
 
 
 def _first_of(inverse: Tensor, num: int) -> Tensor:
@@ -111,31 +121,54 @@ def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, c
     xyz (N, 3) the points, point_coors (N, 4) and point2voxel (N,) their input voxels ``coors`` (V, 4),
     cells (3,) the input grid; scales as ``SPVCNNLite.scales``.
     """
-    # Each coarse index lies within one cell of the coarse cell that holds the input voxel's lower corner, so
-    # the input voxel plus one small offset per scale and axis identifies an atom (a short packed key).
-    per_scale, offsets = [], []
-    for s in scales:
-        cells_s = torch.div(cells + s - 1, s, rounding_mode='floor')
-        idx = reference_indices(xyz, cells_s, range_min, range_max)
-        base = torch.div(point_coors[:, 1:].long() * cells_s, cells, rounding_mode='floor')
-        per_scale.append(idx)
-        offsets.extend((idx - base).unbind(1))
-    atoms, point2atom = unique_rows(torch.stack([point2voxel, _pack_small(offsets)], 1))
-    atom_voxel = atoms[:, 0]
-    atom_points = torch.bincount(point2atom, minlength=len(atoms)).to(xyz.dtype)
-    atom_batch = coors[atom_voxel, :1].long()
-    atom_first = _first_of(point2atom, len(atoms))  # one point of each atom
-    transfers, atom2in, in_coors = [], atom_voxel, coors
-    leaf_columns = []
-    for i, idx in enumerate(per_scale):
-        out_coors, atom2out = unique_rows(torch.cat([atom_batch, idx[atom_first]], 1))
-        pairs, atom2pair = unique_rows(torch.stack([atom2in, atom2out], 1))
-        pair_points = atom_points.new_zeros(len(pairs)).index_add_(0, atom2pair, atom_points)
-        transfers.append(StageTransfer(out_coors.to(coors.dtype), pairs[:, 0], pairs[:, 1], pair_points,
+    cells_s = [[-(-int(c) // s) for c in cells.tolist()] for s in scales]  # ceil(cells / s), (S, 3)
+    # Where cells = cells_s * 2^k (x / y at scales 2, 4, 8 of 1000 cells, z at 2 and 4 of 60), the reference
+    # formula gives exactly idx_1 >> k (float scaling by a power of two is exact): nested, no per-point work.
+    # The other (scale, axis) pairs are computed per point, and each such index lies within a cell or so of
+    # the one that holds the input voxel's corner, so the input voxel plus 2 bits per pair identifies an atom
+    # (the points that share their voxel at every scale): one packed key, one unique over the N points.
+    shifts, per_point, code = {}, {}, torch.zeros_like(point2voxel)
+    for i, row in enumerate(cells_s):
+        for d, cell in enumerate(row):
+            ratio = int(cells[d]) // cell
+            if cell * ratio == int(cells[d]) and ratio & (ratio - 1) == 0:
+                shifts[i, d] = ratio.bit_length() - 1
+                continue
+            cell_t = cells.new_tensor([cell])
+            idx = reference_indices(xyz[:, d:d + 1], cell_t, range_min[d:d + 1], range_max[d:d + 1])[:, 0]
+            offset = idx - torch.div(point_coors[:, d + 1].long() * cell, int(cells[d]), rounding_mode='floor')
+            if len(offset) and (offset.min() < -1 or offset.max() > 2):
+                raise RuntimeError(f'reference_transfers: grid offset outside -1..2 at scale {scales[i]}, axis {d}')
+            code = code | ((offset + 1) << (2 * len(per_point)))
+            per_point[i, d] = idx
+    bits = 2 * len(per_point)
+    atom_keys, point2atom = torch.unique((point2voxel << bits) | code, return_inverse=True)
+    atom_voxel = atom_keys >> bits
+    atom_points = torch.bincount(point2atom, minlength=len(atom_keys)).to(xyz.dtype)
+    atom_coors = coors[atom_voxel].long()
+    atom_first = _first_of(point2atom, len(atom_keys))  # one point of each atom
+    atom_batch = atom_coors[:, 0]
+    atom_idx = [torch.stack([atom_coors[:, d + 1] >> shifts[i, d] if (i, d) in shifts else per_point[i, d][atom_first]
+                             for d in range(3)], 1) for i in range(len(scales))]
+    cells_s = cells.new_tensor(cells_s)
+    transfers, atom2in, in_coors, atom2outs = [], atom_voxel, coors, []
+    leaf_key, num_leaf_key = torch.zeros_like(atom_voxel), 1
+    for i in range(len(scales)):
+        out_coors, atom2out = _unique_cells(atom_batch, atom_idx[i], cells_s[i])
+        pair_in, pair_out, atom2pair = _unique_pairs(atom2in, atom2out, len(out_coors))
+        pair_points = atom_points.new_zeros(len(pair_in)).index_add_(0, atom2pair, atom_points)
+        transfers.append(StageTransfer(out_coors.to(coors.dtype), pair_in, pair_out, pair_points,
                                        *_context(in_coors), None))
-        leaf_columns.append(atom2out)
+        # leaves: the atoms' distinct output voxels over all stages, one packed key (made compact if it would
+        # overflow int64)
+        if num_leaf_key * len(out_coors) >= 2 ** 62:
+            leaf_key = torch.unique(leaf_key, return_inverse=True)[1]
+            num_leaf_key = int(leaf_key.max()) + 1
+        leaf_key, num_leaf_key = leaf_key * len(out_coors) + atom2out, num_leaf_key * len(out_coors)
+        atom2outs.append(atom2out)
         atom2in, in_coors = atom2out, out_coors
-    leaves, atom2leaf = unique_rows(torch.stack(leaf_columns, 1))
-    for transfer, out_of_leaf in zip(transfers, leaves.unbind(1)):
-        transfer.out_of_leaf = out_of_leaf
+    atom2leaf = torch.unique(leaf_key, return_inverse=True)[1]
+    atom_of_leaf = _first_of(atom2leaf, int(atom2leaf.max()) + 1 if len(atom2leaf) else 0)
+    for transfer, atom2out in zip(transfers, atom2outs):
+        transfer.out_of_leaf = atom2out[atom_of_leaf]
     return transfers, atom2leaf[point2atom]
