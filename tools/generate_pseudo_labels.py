@@ -4,7 +4,8 @@
         [--model-type vit_h] [--sequences 00 01 ...] [--device cpu|cuda] [--points-per-batch 64] \
         [--downsample nearest|keep_labelled]
 
-Writes sequences/XX/image_2_pseudo/{semantic,instance}/NNNNNN.png (16-bit PNGs, raw SemanticKITTI ids; see
+Writes sequences/XX/image_2_pseudo/{semantic,instance}/NNNNNN.png (16-bit PNGs; semantic: the reference's
+learning_map ids, 0 = unlabelled and c + 1 = mmdet3d class c; instance: the .label files' ids; see
 elite/pseudo_labels/writer.py). Frames already done are skipped, so an interrupted run resumes where it stopped.
 """
 import argparse

@@ -9,7 +9,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from torch import Tensor
 
-from .utils import reference_indices, unique_rows
+from .utils import first_index, reference_indices, unique_rows
 
 
 def unique_voxels(coors: Tensor) -> tuple:
@@ -20,10 +20,7 @@ def unique_voxels(coors: Tensor) -> tuple:
     the same voxel order for non-negative coordinates.
     """
     voxel_coors, point2voxel = unique_rows(coors)
-    order = torch.arange(len(coors), device=coors.device)
-    first_point = torch.full((len(voxel_coors),), len(coors), dtype=torch.long, device=coors.device)
-    first_point.scatter_reduce_(0, point2voxel, order, reduce='amin')
-    return voxel_coors, point2voxel, first_point
+    return voxel_coors, point2voxel, first_index(point2voxel, len(voxel_coors))
 
 
 @MODELS.register_module()

@@ -63,3 +63,10 @@ def majority_vote(labels: Tensor, point2voxel: Tensor, num_voxels: int) -> Tenso
     num_labels = int(labels.max()) + 1 if len(labels) else 1
     counts = torch.bincount(point2voxel * num_labels + labels.long(), minlength=num_voxels * num_labels)
     return counts.view(num_voxels, num_labels).argmax(dim=1)
+
+
+def first_index(inverse: Tensor, num: int) -> Tensor:
+    """(num,): the index of the first row of each group of ``inverse`` (N,) (N for an empty group)."""
+    order = torch.arange(len(inverse), device=inverse.device)
+    return torch.full((num,), len(inverse), dtype=torch.long, device=inverse.device).scatter_reduce_(
+        0, inverse, order, reduce='amin')

@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..utils import reference_indices, unique_rows
+from ..utils import first_index, reference_indices, unique_rows
 
 GRIDS = ('reference', 'nested')
 
@@ -68,13 +68,6 @@ def _unique_cells(batch: Tensor, idx: Tensor, cells: Tensor) -> Tuple[Tensor, Te
     y = keys % c1
     keys = torch.div(keys, c1, rounding_mode='floor')
     return torch.stack([torch.div(keys, c0, rounding_mode='floor'), keys % c0, y, z], 1), inverse
-
-
-def _first_of(inverse: Tensor, num: int) -> Tensor:
-    """Index of the first row of each of the ``num`` groups of ``inverse`` (N,)."""
-    order = torch.arange(len(inverse), device=inverse.device)
-    return torch.full((num,), len(inverse), dtype=torch.long, device=inverse.device).scatter_reduce_(
-        0, inverse, order, reduce='amin')
 
 
 def quantise(coors: Tensor, factor: int) -> Tuple[Tensor, Tensor]:
@@ -146,10 +139,10 @@ def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, c
     atom_voxel = atom_keys >> bits
     atom_points = torch.bincount(point2atom, minlength=len(atom_keys)).to(xyz.dtype)
     atom_coors = coors[atom_voxel].long()
-    atom_first = _first_of(point2atom, len(atom_keys))  # one point of each atom
+    atom_first = first_index(point2atom, len(atom_keys))  # one point of each atom
     atom_batch = atom_coors[:, 0]
-    atom_idx = [torch.stack([atom_coors[:, d + 1] >> shifts[i, d] if (i, d) in shifts else per_point[i, d][atom_first]
-                             for d in range(3)], 1) for i in range(len(scales))]
+    atom_idx = [torch.stack([atom_coors[:, d + 1] >> shifts[i, d] if (i, d) in shifts
+                             else per_point[i, d][atom_first] for d in range(3)], 1) for i in range(len(scales))]
     cells_s = cells.new_tensor(cells_s)
     transfers, atom2in, in_coors, atom2outs = [], atom_voxel, coors, []
     leaf_key, num_leaf_key = torch.zeros_like(atom_voxel), 1
@@ -168,7 +161,7 @@ def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, c
         atom2outs.append(atom2out)
         atom2in, in_coors = atom2out, out_coors
     atom2leaf = torch.unique(leaf_key, return_inverse=True)[1]
-    atom_of_leaf = _first_of(atom2leaf, int(atom2leaf.max()) + 1 if len(atom2leaf) else 0)
+    atom_of_leaf = first_index(atom2leaf, int(atom2leaf.max()) + 1 if len(atom2leaf) else 0)
     for transfer, atom2out in zip(transfers, atom2outs):
         transfer.out_of_leaf = atom2out[atom_of_leaf]
     return transfers, atom2leaf[point2atom]
