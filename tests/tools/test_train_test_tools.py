@@ -46,3 +46,18 @@ def test_train_resume_and_test_with_tta_submission_and_pictures(synthetic_root, 
                       *data_options(synthetic_root), 'test_dataloader.dataset.ann_file=semantickitti_infos_test.pkl']) == 0
     assert sorted(os.listdir(os.path.join(submit, 'sequences', '11', 'predictions'))) == ['000000.label',
                                                                                          '000001.label']
+
+
+def test_tta_schemes_by_name(synthetic_root):
+    """--tta is the reference scheme (12 seeded views, logits summed); --tta views16 the 16 fixed views, softmax
+    averaged; an unknown scheme names the config's schemes."""
+    import pytest
+    test = load_tool('test')
+    options = ['--cfg-options', *data_options(synthetic_root)]
+    reference = test.build_config(test.parse_args([CONFIG, 'x.pth', '--tta', *options]))
+    assert reference.model.type == 'Seg3DLogitSumTTAModel'
+    assert len(reference.test_dataloader.dataset.pipeline[-1]['transforms'][0]) == 12
+    views16 = test.build_config(test.parse_args([CONFIG, 'x.pth', '--tta', 'views16', *options]))
+    assert views16.model.type == 'Seg3DTTAModel' and views16.model.module.type == 'PointVoxelSegmentor'
+    with pytest.raises(KeyError, match=r"\['reference', 'views16'\]"):
+        test.build_config(test.parse_args([CONFIG, 'x.pth', '--tta', 'views64', *options]))
