@@ -5,7 +5,7 @@ _base_ = [
     './_base_/datasets/semantickitti_mm.py',
     './_base_/models/elite_ppmskd.py',
     './_base_/schedules/sgd_cosine_64e.py',
-    'mmdet3d::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='miou',
                                      rule='greater'))

@@ -3,7 +3,7 @@ _base_ = [
     './_base_/datasets/semantickitti_multiscan.py',
     './_base_/models/m2skd.py',
     './_base_/schedules/sgd_cosine_64e.py',
-    'mmdet3d::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='miou',
                                      rule='greater'))

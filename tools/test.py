@@ -19,6 +19,7 @@ import elite  # noqa: F401  (first: registers the plugin, quiets third-party imp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from elite.engine.hooks import CheckpointCoverageError
 from elite.engine.runner_setup import (add_launcher_args, export_local_rank, load_tool_config, setup_runner_config,
                                        setup_test_config)
 
@@ -51,7 +52,11 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv=None) -> int:
     args = parse_args(argv)
     runner = Runner.from_cfg(build_config(args))
-    runner.test()
+    try:
+        runner.test()
+    except CheckpointCoverageError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     return 0
 
 

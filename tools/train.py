@@ -10,7 +10,9 @@ import elite  # noqa: F401  (first: registers the plugin, quiets third-party imp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from elite.engine.runner_setup import add_launcher_args, export_local_rank, load_tool_config, setup_runner_config
+from elite.engine.hooks import CheckpointCoverageError, NonFiniteTrainingError
+from elite.engine.runner_setup import (add_launcher_args, export_local_rank, load_tool_config,
+                                       newest_complete_checkpoint, setup_runner_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,8 +38,8 @@ def build_config(args: argparse.Namespace) -> Config:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+    if args.resume == 'auto':  # the newest checkpoint written completely (mmengine would take a truncated one)
+        cfg.resume, cfg.load_from = True, newest_complete_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     return setup_runner_config(cfg, amp=args.amp)
@@ -46,7 +48,11 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv=None) -> int:
     args = parse_args(argv)
     runner = Runner.from_cfg(build_config(args))
-    runner.train()
+    try:
+        runner.train()
+    except (NonFiniteTrainingError, CheckpointCoverageError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -110,7 +110,8 @@ def test_dataset_loads_every_split(synthetic_root):
         sample = dataset[len(dataset) - 1]['data_samples']
         assert sample.gt_pts_seg.pts_semantic_mask.max() <= 19
     # the test split has no labels: a pipeline without LoadAnnotations3D
-    test = build_dataset(synthetic_root, lambda t: t['type'] not in ('LoadAnnotations3D', 'PointSegClassMapping'),
+    test = build_dataset(synthetic_root, lambda t: t['type'] not in ('LoadCheckedAnnotations3D',
+                                                                      'PointSegClassMapping'),
                          split='test', pipeline='camera_test_pipeline', test_mode=True)
     out = test[1]
     assert len(test) == 2 and out['data_samples'].metainfo['sequence'] == '11'

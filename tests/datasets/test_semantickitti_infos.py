@@ -1,5 +1,6 @@
 import os
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -95,11 +96,61 @@ def remove_image(root):
     return path
 
 
-@pytest.mark.parametrize('damage, message', [
+def nan_scan(root):
+    """110 points of a scan with a NaN or infinite coordinate."""
+    path = seq_file(root, 'velodyne', '000001.bin')
+    points = read_scan(path)
+    points[:100, 0] = np.nan
+    points[100:110, 2] = np.inf
+    write_scan(path, points)
+    return path
+
+
+def empty_scan(root):
+    """An empty scan with an empty label file: they agree, but there is nothing to train on."""
+    path = seq_file(root, 'velodyne', '000001.bin')
+    open(path, 'wb').close()
+    open(seq_file(root, 'labels', '000001.label'), 'wb').close()
+    return path
+
+
+def truncate_image(root):
+    path = seq_file(root, 'image_2', '000001.png')
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+    return path
+
+
+def corrupt_image(root):
+    """One flipped byte in the middle of the PNG's data: the file is whole but a chunk's CRC fails."""
+    path = seq_file(root, 'image_2', '000001.png')
+    with open(path, 'r+b') as f:
+        f.seek(os.path.getsize(path) // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    return path
+
+
+def remove_label(root):
+    path = seq_file(root, 'labels', '000001.label')
+    os.remove(path)
+    return path
+
+
+BAD_FRAMES = [
     (truncate_scan, 'not a multiple of 16'),
     (shorten_label, 'labels for a scan of'),
     (remove_image, 'image not found'),
-])
+    (nan_scan, '110 of .* points hold non-finite values'),
+    (empty_scan, 'holds no points'),
+    (truncate_image, 'truncated'),
+    (corrupt_image, 'fails its CRC'),
+    (remove_label, 'label file not found'),
+]
+
+
+@pytest.mark.parametrize('damage, message', BAD_FRAMES)
 def test_bad_frame_stops_or_is_skipped(dataset_copy, damage, message):
     path = damage(dataset_copy)
     with pytest.raises(KittiFormatError, match=message) as err:
@@ -109,6 +160,34 @@ def test_bad_frame_stops_or_is_skipped(dataset_copy, damage, message):
     report = build_split_infos(dataset_copy, 'train', on_error='skip', log=logged.append)
     assert [i['frame_id'] for i in report.data_list] == ['000000']
     assert len(report.problems) == 1 and path in report.problems[0] and path in logged[0]
+
+
+def test_sequence_without_velodyne_stops_or_is_counted(dataset_copy):
+    shutil.rmtree(seq_file(dataset_copy, 'velodyne'))
+    with pytest.raises(KittiFormatError, match='no velodyne/') as err:
+        build_split_infos(dataset_copy, 'train', on_error='stop')
+    assert seq_file(dataset_copy, 'velodyne') in str(err.value)
+    report = build_split_infos(dataset_copy, 'train', on_error='skip', log=lambda msg: None)
+    assert report.data_list == [] and len(report.problems) == 1
+
+
+@pytest.mark.parametrize('damage, message', [BAD_FRAMES[3], BAD_FRAMES[4], BAD_FRAMES[5]])
+def test_create_data_tool_stops_or_leaves_the_frame_out_of_every_info_file(dataset_copy, damage, message, capsys):
+    """The tool on each fault the issue met: exit 1 naming the file, or with --on-error skip the frame is in no
+    info file and the summary counts it."""
+    from tools_loader import load_tool
+    create_data = load_tool('create_data')
+    path = damage(dataset_copy)
+    assert create_data.main(['semantickitti', '--root-path', dataset_copy]) == 1
+    err = capsys.readouterr().err
+    assert path in err and re.search(message, err)
+    assert create_data.main(['semantickitti', '--root-path', dataset_copy, '--on-error', 'skip']) == 0
+    out = capsys.readouterr().out
+    assert 'summary: 1 bad frame(s) left out of every info file' in out
+    for split in ('train', 'trainval'):
+        with open(os.path.join(dataset_copy, f'semantickitti_infos_{split}.pkl'), 'rb') as f:
+            frames = [(i['sequence'], i['frame_id']) for i in pickle.load(f)['data_list']]
+        assert ('00', '000001') not in frames and ('00', '000000') in frames
 
 
 def test_create_data_tool_reports_skips_and_stops(dataset_copy, capsys):
@@ -144,3 +223,27 @@ def test_calib_with_non_numeric_value(tmp_path):
     path.write_text('P2: 1 2 x 4 5 6 7 8 9 10 11 12\n')
     with pytest.raises(KittiFormatError, match="line 1 \\('P2'\\) has a non-numeric value"):
         read_calib(str(path))
+
+
+@pytest.mark.parametrize('damage, message', [
+    (nan_scan, 'hold non-finite values'),
+    (empty_scan, 'holds no points'),
+    (truncate_scan, 'not a scan of whole float32 values'),
+    (shorten_label, 'labels for a scan of'),
+    (truncate_image, 'truncated'),
+    (corrupt_image, 'fails its CRC'),
+])
+def test_files_changed_after_create_data_fail_at_load_naming_the_file(dataset_copy, damage, message):
+    """The training pipeline meets the same faults in files changed after the infos were built."""
+    from mmengine.config import Config
+    from mmdet3d.registry import DATASETS
+    from elite.datasets.semantickitti_infos import create_semantickitti_infos
+    create_semantickitti_infos(dataset_copy, log=lambda msg: None)
+    path = damage(dataset_copy)
+    cfg = Config.fromfile(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__)))), 'configs/_base_/datasets/semantickitti_mm.py'))
+    dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=dataset_copy))
+    dataset[0]  # the untouched frame loads
+    with pytest.raises(KittiFormatError, match=message) as err:
+        dataset[1]
+    assert path in str(err.value)

@@ -1,11 +1,19 @@
 """Two processes on the CPU (gloo) train the ELiTe demo config with torchrun, as tools/dist_train.sh does."""
 import os
+import socket
 import subprocess
 import sys
 
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (two test runs on one machine must not share 29500)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def test_two_cpu_ranks_train_in_sync(synthetic_root, tmp_path):
@@ -16,7 +24,7 @@ def test_two_cpu_ranks_train_in_sync(synthetic_root, tmp_path):
         f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs + 1}', 'train_dataloader.batch_size=1',
         f'default_hooks.checkpoint.interval={epochs}', 'param_scheduler=[]']
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29631',
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
            os.path.join(REPO, 'tests/engine/dist_worker.py'), os.path.join(REPO, 'configs/elite_demo.py'),
            '--launcher', 'pytorch', '--work-dir', work, '--cfg-options', *options]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -7,9 +7,10 @@ custom_imports = dict(imports=['elite'], allow_failed_imports=False)
 
 data_root = 'data/semantickitti/'
 backend_args = None
-load_points = dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
+# mmdet3d's loaders plus checks: a scan or label file that changed after create_data.py stops naming the file
+load_points = dict(type='LoadCheckedPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
                    backend_args=backend_args)
-load_labels = dict(type='LoadAnnotations3D', with_bbox_3d=False, with_label_3d=False, with_seg_3d=True,
+load_labels = dict(type='LoadCheckedAnnotations3D', with_bbox_3d=False, with_label_3d=False, with_seg_3d=True,
                    seg_3d_dtype='np.int32', seg_offset=2**16, dataset_type='semantickitti',
                    backend_args=backend_args)
 pack = dict(type='PackPointImageInputs', keys=['points', 'pts_semantic_mask'])

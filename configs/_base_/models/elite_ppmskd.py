@@ -32,4 +32,3 @@ model = dict(
     loss_weights=dict(point_stage=1.0, patch_stage=0.25, kd=0.0125, fused=1.0),
     kd_reduction='mean',  # the reference's element-wise mean; 'batchmean' is the KL's true mean
     ignore_index=19)
-custom_hooks = [dict(type='AdaLoRARankAllocationHook')]

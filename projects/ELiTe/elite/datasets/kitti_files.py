@@ -6,11 +6,14 @@ One place knows the formats: ``velodyne/*.bin`` (float32 x, y, z, intensity), ``
 dataset, the synthetic generator and the tests all go through here.
 """
 import os
+import struct
+import zlib
 from typing import Dict, Tuple
 
 import numpy as np
 
 POINT_BYTES = 16  # 4 float32 values per point
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 class KittiFormatError(ValueError):
@@ -92,6 +95,26 @@ def read_scan(path: str) -> np.ndarray:
     return np.fromfile(path, dtype=np.float32).reshape(-1, 4)
 
 
+def check_scan_values(points: np.ndarray, path: str) -> np.ndarray:
+    """``points`` (N, 4) if they are usable: at least one point, every value finite; else a KittiFormatError
+    naming ``path``. A NaN or infinite coordinate turns every weight it reaches into NaN in training."""
+    if len(points) == 0:
+        raise _fail(path, 'the scan holds no points',
+                    'Extract the scan again, or leave the frame out: tools/create_data.py --on-error skip.')
+    finite = np.isfinite(points)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.all(axis=1))
+        raise _fail(path, f'{len(bad)} of {len(points)} points hold non-finite values (NaN or inf; first at '
+                          f'point {bad[0]})',
+                    'Extract the scan again, or leave the frame out: tools/create_data.py --on-error skip.')
+    return points
+
+
+def read_checked_scan(path: str) -> np.ndarray:
+    """:func:`read_scan` plus :func:`check_scan_values`."""
+    return check_scan_values(read_scan(path), path)
+
+
 def check_label(path: str, num_points: int) -> None:
     """Check that a ``.label`` file holds exactly one uint32 per scan point."""
     if not os.path.isfile(path):
@@ -109,15 +132,36 @@ def read_label(path: str, num_points: int) -> Tuple[np.ndarray, np.ndarray]:
     return (raw & 0xFFFF).astype(np.uint16), (raw >> 16).astype(np.uint16)
 
 
-def image_size(path: str) -> Tuple[int, int]:
-    """(width, height) of a PNG read from its header, without decoding the image."""
+def check_png_bytes(data: bytes, path: str) -> Tuple[int, int]:
+    """(width, height) of a complete PNG: every chunk is whole and its CRC matches, up to IEND (a cheap full
+    check, no decoding). A truncated or damaged file raises a KittiFormatError naming ``path``."""
+    fix = 'Extract image_2 from the KITTI odometry colour archive again, or leave the frame out: ' \
+          'tools/create_data.py --on-error skip.'
+    if data[:8] != PNG_SIGNATURE or len(data) < 33:
+        raise _fail(path, 'not a PNG file', fix)
+    offset = 8
+    while True:
+        if offset + 12 > len(data):
+            raise _fail(path, f'the PNG ends after {len(data)} bytes without its IEND chunk (truncated)', fix)
+        length, kind = struct.unpack('>I4s', data[offset:offset + 8])
+        end = offset + 12 + length
+        if end > len(data):
+            raise _fail(path, f'the PNG chunk {kind!r} at byte {offset} runs past the end of the file (truncated)',
+                        fix)
+        crc = struct.unpack('>I', data[end - 4:end])[0]
+        if zlib.crc32(data[offset + 4:end - 4]) != crc:
+            raise _fail(path, f'the PNG chunk {kind!r} at byte {offset} fails its CRC (damaged)', fix)
+        if kind == b'IEND':
+            return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+        offset = end
+
+
+def check_png(path: str) -> Tuple[int, int]:
+    """:func:`check_png_bytes` on the file at ``path``."""
     if not os.path.isfile(path):
         raise _fail(path, 'image not found', 'Extract the KITTI odometry colour archive (image_2) over the dataset root.')
     with open(path, 'rb') as f:
-        header = f.read(24)
-    if len(header) < 24 or header[:8] != b'\x89PNG\r\n\x1a\n':
-        raise _fail(path, 'not a PNG file', 'Extract image_2 from the KITTI odometry colour archive again.')
-    return int.from_bytes(header[16:20], 'big'), int.from_bytes(header[20:24], 'big')
+        return check_png_bytes(f.read(), path)
 
 
 def write_scan(path: str, points: np.ndarray) -> None:

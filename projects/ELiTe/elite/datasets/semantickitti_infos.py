@@ -3,8 +3,10 @@
 Each sample follows mmdet3d 1.x (``lidar_points``, ``pts_semantic_mask_path``, ``images``) and adds the
 camera-2 image path and size, ``lidar2img`` / ``cam2img`` / ``lidar2cam`` from ``calib.txt``, the pose from
 ``poses.txt`` (verbatim camera-0 frame as ``pose`` and in the LiDAR frame as ``lidar_pose``), and the
-sequence and frame ids. Frames are discovered from the files present; every file is checked, and a bad one
-either stops the build or is skipped and counted, as the caller chooses.
+sequence and frame ids. Frames are discovered from the files present; every file is checked (a scan must
+hold points, all finite; an image must be a complete PNG, every chunk's CRC up to IEND; a labelled split
+needs a label per point; a sequence folder needs velodyne/), and a bad one either stops the build or is
+skipped and counted, as the caller chooses.
 """
 import os
 import pickle
@@ -13,8 +15,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .kitti_files import (KittiFormatError, check_label, count_points, image_size, lidar2img_from_calib,
-                          read_calib, read_poses)
+from .kitti_files import (KittiFormatError, check_label, check_png, lidar2img_from_calib, read_calib,
+                          read_checked_scan, read_poses)
 
 SPLITS: Dict[str, Sequence[str]] = {
     'train': ['00', '01', '02', '03', '04', '05', '06', '07', '09', '10'],
@@ -58,7 +60,12 @@ def build_split_infos(root: str, split: str, on_error: str = 'stop',
     for seq in SPLITS[split]:
         seq_rel = os.path.join('sequences', seq)
         seq_dir = os.path.join(root, seq_rel)
+        if not os.path.isdir(seq_dir):
+            continue  # a sequence that is not there at all: a subset of SemanticKITTI
         if not os.path.isdir(os.path.join(seq_dir, 'velodyne')):
+            problem(KittiFormatError(f'{os.path.join(seq_dir, "velodyne")}: the sequence folder has no velodyne/ '
+                                     'scans. Extract the KITTI odometry velodyne archive over the dataset root, '
+                                     'or remove the sequence folder.'))
             continue
         frames = _sequence_frames(seq_dir)
         try:
@@ -81,8 +88,8 @@ def build_split_infos(root: str, split: str, on_error: str = 'stop',
             img_rel = os.path.join(seq_rel, 'image_2', frame + '.png')
             label_rel = os.path.join(seq_rel, 'labels', frame + '.label')
             try:
-                num_points = count_points(os.path.join(root, lidar_rel))
-                width, height = image_size(os.path.join(root, img_rel))
+                num_points = len(read_checked_scan(os.path.join(root, lidar_rel)))
+                width, height = check_png(os.path.join(root, img_rel))
                 if labelled:
                     check_label(os.path.join(root, label_rel), num_points)
             except KittiFormatError as err:
@@ -109,12 +116,18 @@ def build_split_infos(root: str, split: str, on_error: str = 'stop',
 
 def create_semantickitti_infos(root: str, out_dir: Optional[str] = None, extra_tag: str = 'semantickitti',
                                on_error: str = 'stop', log: Callable[[str], None] = print) -> Dict[str, str]:
-    """Write ``{out_dir}/{extra_tag}_infos_{train,val,trainval,test}.pkl``; returns split -> written path."""
+    """Write ``{out_dir}/{extra_tag}_infos_{train,val,trainval,test}.pkl``; returns split -> written path.
+
+    Every split is checked before any file is written, so a stop leaves the previous info files as they were.
+    """
     out_dir = out_dir or root
     os.makedirs(out_dir, exist_ok=True)
+    reports = {split: build_split_infos(root, split, on_error, log) for split in ('train', 'val', 'test')}
+    reports['trainval'] = InfoReport(reports['train'].data_list + reports['val'].data_list,
+                                     reports['train'].problems + reports['val'].problems)
     written = {}
     for split in ('train', 'val', 'trainval', 'test'):
-        report = build_split_infos(root, split, on_error, log)
+        report = reports[split]
         path = os.path.join(out_dir, f'{extra_tag}_infos_{split}.pkl')
         with open(path, 'wb') as f:
             pickle.dump(dict(metainfo=dict(DATASET='SemanticKITTI', info_version='1.1-elite'),
@@ -122,4 +135,7 @@ def create_semantickitti_infos(root: str, out_dir: Optional[str] = None, extra_t
         skipped = f', skipped {len(report.problems)} bad frame(s)' if report.problems else ''
         log(f'{split}: {len(report.data_list)} frames -> {path}{skipped}')
         written[split] = path
+    skipped = sum(len(reports[split].problems) for split in ('train', 'val', 'test'))
+    if skipped:
+        log(f'summary: {skipped} bad frame(s) left out of every info file (each named above as skipped)')
     return written

@@ -1,13 +1,15 @@
 """Config adjustments shared by tools/train.py and tools/test.py (kept here so tests can reach them)."""
+import glob
 import os
 import os.path as osp
 import pickle
+import zipfile
 from typing import List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
 
-LABEL_TRANSFORMS = ('LoadAnnotations3D', 'PointSegClassMapping')
+LABEL_TRANSFORMS = ('LoadAnnotations3D', 'LoadCheckedAnnotations3D', 'PointSegClassMapping')
 
 
 def load_tool_config(config: str, work_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
@@ -108,3 +110,34 @@ def setup_test_config(cfg: Config, tta: Optional[str] = None, submit_dir: Option
         cfg.default_hooks.visualization = dict(type='BEVVisualizationHook', out_dir=show_dir,
                                                interval=show_interval)
     return cfg
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a whole ``torch.save`` file: a zip archive whose members all pass their CRC (a run
+    killed while writing leaves a truncated one)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def newest_complete_checkpoint(work_dir: str, log=print) -> Optional[str]:
+    """The newest checkpoint of ``work_dir`` that was written completely: the one ``last_checkpoint`` names,
+    else the other ``*.pth`` files, newest first; each incomplete one is reported and passed over."""
+    candidates = []
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last):
+        with open(last) as f:
+            candidates.append(f.read().strip())
+    candidates += sorted(glob.glob(osp.join(work_dir, '*.pth')), key=osp.getmtime, reverse=True)
+    seen = set()
+    for path in candidates:
+        if not path or path in seen or not osp.isfile(path):
+            continue
+        seen.add(path)
+        if is_complete_checkpoint(path):
+            return path
+        log(f'{path}: incomplete checkpoint (the run was probably killed while writing it); resuming from an '
+            'older one')
+    return None

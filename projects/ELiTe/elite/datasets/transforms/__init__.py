@@ -4,7 +4,7 @@ from .color_jitter import ImageColorJitter
 from .crop import BottomCropImage
 from .formatting import PackPointImageInputs
 from .image_flip import FlipImageHorizontal
-from .loading import LoadCameraImage
+from .loading import LoadCameraImage, LoadCheckedAnnotations3D, LoadCheckedPointsFromFile
 from .multiscan import MultiScanHardInstances
 from .normalize import NormalizePadImage
 from .projection import ProjectPointsToImage, project_to_image
@@ -13,4 +13,4 @@ from .sam_pseudo_label import SAMPseudoLabel
 __all__ = ['LoadCameraImage', 'ProjectPointsToImage', 'project_to_image', 'BottomCropImage',
            'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs',
            'SAMPseudoLabel', 'MultiScanHardInstances', 'GlobalRotScaleTransXY',
-           'SeededRotTransView']
+           'SeededRotTransView', 'LoadCheckedPointsFromFile', 'LoadCheckedAnnotations3D']

@@ -253,27 +253,32 @@ class SAMViTTeacher(BaseModule):
         config.deltaT = max(1, int(total_steps * cfg['delta_t_ratio']))
         self._total_steps = total_steps
 
-    def update_and_allocate(self, global_step: int) -> None:
+    def update_and_allocate(self, global_step: int) -> bool:
         """AdaLoRA's importance update and rank (budget) allocation; no-op for other modes.
 
         Call once per training iteration after ``loss.backward()`` and before the gradients are zeroed: the
-        importance scores read the LoRA gradients.
+        importance scores read the LoRA gradients. A step whose LoRA gradients are not all finite (one the AMP
+        grad scaler skips) is left out: peft would fold the NaN into its importance averages for good. Returns
+        whether the allocation ran.
         """
         if self.tuning != 'adalora':
-            return
+            return False
         if self._total_steps is None:
             raise RuntimeError('SAMViTTeacher.update_and_allocate: call set_total_steps(T) with the number of '
                                'training iterations first; AdaLoRA budget schedule depends on it')
         tuner = self.peft_tuner
         config = tuner.peft_config[PEFT_ADAPTER]
+        lora = [(name, param) for name, param in self.encoder.named_parameters() if 'lora_' in name]
         if global_step < config.total_step - config.tfinal:
-            no_grad = [name for name, param in self.encoder.named_parameters()
-                       if 'lora_' in name and param.grad is None]
+            no_grad = [name for name, param in lora if param.grad is None]
             if no_grad:
                 raise RuntimeError(
                     f'SAMViTTeacher.update_and_allocate: {len(no_grad)} AdaLoRA parameters have no gradient '
                     f'(e.g. {no_grad[0]}); call it after loss.backward() and before optimizer.zero_grad()')
+        if not all(torch.isfinite(param.grad).all() for _, param in lora if param.grad is not None):
+            return False
         tuner.update_and_allocate(global_step)
+        return True
 
     def adalora_state(self) -> Dict:
         """AdaLoRA's allocation state, which lives outside ``state_dict`` (in peft's config and rank allocator):
