@@ -10,7 +10,11 @@
 #                       GPU users set e.g. ELITE_TORCH="torch==2.1.2 torchvision==0.16.2 --index-url ..."
 #                       or ELITE_TORCH=keep to use the torch already installed in .venv.
 #   ELITE_SPCONV        spconv package (default spconv==2.3.8, CPU; GPU users: e.g. spconv-cu120==2.3.8)
-#   ELITE_WHEEL_CACHE   where the built mmcv wheel is kept (default ~/.cache/elite-wheels)
+#   ELITE_TORCHSPARSE   also build torchsparse 1.4.0 (the version mmdet3d's torchsparse models use) from a source
+#                       tarball or directory of the upstream tag v1.4.0, or "git" to fetch that tag
+#                       (https://github.com/mit-han-lab/torchsparse); needs the sparsehash headers (Debian:
+#                       apt-get install libsparsehash-dev). Unset: no torchsparse (spconv serves CPU and GPU).
+#   ELITE_WHEEL_CACHE   where the built mmcv / torchsparse wheels are kept (default ~/.cache/elite-wheels)
 #   MAX_JOBS            parallel compile jobs for mmcv (default: number of cores)
 set -euo pipefail
 
@@ -46,7 +50,10 @@ case "$PYVER" in
             "install Python 3.11 and rerun with ELITE_PYTHON=python3.11" ;;
 esac
 
-STAMP_KEY="$( { cat "$0" "$REQ"/*.txt "$ROOT/setup.py"; echo "$TORCH_SPEC|$SPCONV_SPEC|$PYVER"; } | sha256sum | cut -c1-16)"
+TORCHSPARSE_SRC="${ELITE_TORCHSPARSE:-}"
+TORCHSPARSE_VERSION="1.4.0"
+TORCHSPARSE_GIT="https://github.com/mit-han-lab/torchsparse.git"
+STAMP_KEY="$( { cat "$0" "$REQ"/*.txt "$ROOT/setup.py"; echo "$TORCH_SPEC|$SPCONV_SPEC|$PYVER|$TORCHSPARSE_SRC"; } | sha256sum | cut -c1-16)"
 STAMP="$VENV/.elite-setup-$STAMP_KEY"
 
 import_check() {
@@ -150,6 +157,54 @@ say "installing pinned runtime packages"
 "${PIP[@]}" install -q -c "$REQ/constraints.txt" $SPCONV_SPEC \
     || fail "could not install $SPCONV_SPEC" "GPU users: set ELITE_SPCONV to the spconv build for your CUDA (e.g. spconv-cu120==2.3.8)"
 "${PIP[@]}" install -q --no-deps -e "$ROOT" || fail "could not install the elite package" "run from a full clone of the repository"
+
+# ---------------------------------------------------------------- torchsparse 1.4.0 (optional, built from source, cached)
+if [ -n "$TORCHSPARSE_SRC" ]; then
+    if "$VENV/bin/python" -c "import torchsparse, sys; sys.exit(torchsparse.__version__ != '$TORCHSPARSE_VERSION')" 2>/dev/null; then
+        say "torchsparse $TORCHSPARSE_VERSION already installed"
+    else
+        TS_CACHE="$WHEEL_CACHE/torchsparse-$TORCHSPARSE_VERSION-torch$TORCH_VER-py$PYVER-$CUDA_TAG"
+        TS_WHEEL="$(ls "$TS_CACHE"/torchsparse-*.whl 2>/dev/null | head -n1 || true)"
+        if [ -z "$TS_WHEEL" ]; then
+            [ -f /usr/include/google/dense_hash_map ] || [ -f /usr/local/include/google/dense_hash_map ] \
+                || fail "torchsparse needs Google's sparsehash headers (google/dense_hash_map), which are not installed" \
+                        "install them (Debian/Ubuntu: sudo apt-get install libsparsehash-dev; conda: conda install -c conda-forge sparsehash) and rerun"
+            TS_BUILD="$(mktemp -d)"
+            case "$TORCHSPARSE_SRC" in
+                git)
+                    git clone -q --depth 1 --branch "v$TORCHSPARSE_VERSION" "$TORCHSPARSE_GIT" "$TS_BUILD/src" \
+                        || fail "could not clone $TORCHSPARSE_GIT (tag v$TORCHSPARSE_VERSION)" \
+                                "check internet access, or download the tag's source and set ELITE_TORCHSPARSE to it" ;;
+                *.tar.gz|*.tgz)
+                    [ -f "$TORCHSPARSE_SRC" ] || fail "ELITE_TORCHSPARSE=$TORCHSPARSE_SRC: no such file" \
+                        "point it at the torchsparse v$TORCHSPARSE_VERSION source tarball, a source directory, or git"
+                    mkdir "$TS_BUILD/src" && tar -xzf "$TORCHSPARSE_SRC" -C "$TS_BUILD/src" --strip-components=1 \
+                        || fail "could not unpack $TORCHSPARSE_SRC" "use the torchsparse v$TORCHSPARSE_VERSION source tarball" ;;
+                *)
+                    [ -f "$TORCHSPARSE_SRC/setup.py" ] || fail "ELITE_TORCHSPARSE=$TORCHSPARSE_SRC: not a torchsparse source directory (no setup.py)" \
+                        "point it at the torchsparse v$TORCHSPARSE_VERSION source tarball, a source directory, or git"
+                    cp -r "$TORCHSPARSE_SRC" "$TS_BUILD/src" ;;
+            esac
+            grep -q "$TORCHSPARSE_VERSION" "$TS_BUILD/src/torchsparse/version.py" \
+                || fail "$TORCHSPARSE_SRC is not torchsparse $TORCHSPARSE_VERSION (mmdet3d 1.4's torchsparse models need it)" \
+                        "use the upstream tag v$TORCHSPARSE_VERSION"
+            say "building torchsparse $TORCHSPARSE_VERSION against torch $TORCH_VER (about 4 minutes on 2 cores; done once per machine)"
+            mkdir -p "$TS_CACHE"
+            (cd "$TS_BUILD/src" && "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$TS_CACHE" .) \
+                || fail "building torchsparse $TORCHSPARSE_VERSION failed (log above)" \
+                        "make sure g++ and the sparsehash headers are installed; on GPU machines check that nvcc matches torch.version.cuda"
+            rm -rf "$TS_BUILD"
+            TS_WHEEL="$(ls "$TS_CACHE"/torchsparse-*.whl | head -n1)"
+        else
+            say "using cached torchsparse wheel $TS_WHEEL"
+        fi
+        "${PIP[@]}" install -q --no-deps --force-reinstall "$TS_WHEEL" || fail "could not install $TS_WHEEL" "delete $TS_CACHE and rerun"
+    fi
+    "$VENV/bin/python" -c "import torchsparse.backend" \
+        || fail "torchsparse does not import" "delete $WHEEL_CACHE/torchsparse-* and rerun to rebuild it"
+elif "$VENV/bin/python" -c "import torchsparse" 2>/dev/null; then
+    say "torchsparse is installed in $VENV (ELITE_TORCHSPARSE unset): keeping it"
+fi
 
 say "checking imports"
 import_check || fail "some packages do not import (listed above)" "rerun tools/setup_env.sh; if it persists, delete .venv/ and rerun"

@@ -3,7 +3,14 @@
 The student needs only: build a sparse tensor from voxel features and ``[batch, x, y, z]`` coordinates,
 a 3 x 3 x 3 submanifold convolution, and reading / replacing features. Both backends store the
 convolution weight in the state dict in spconv's layout ``(out, kx, ky, kz, in)``, so a checkpoint moves
-between them. spconv's CPU backward needs the stream fix in ``elite.patches`` (applied on import).
+between them. spconv's CPU backward needs the stream fix in ``elite.patches`` (applied on import);
+torchsparse 1.4.0's CPU neighbour hash and CPU backward are fixed by :mod:`.torchsparse_cpu` when this backend
+is built on a CPU.
+
+torchsparse versions: 1.4.0 (what mmdet3d 1.4's torchsparse models are written for; coordinates
+``[x, y, z, batch]``, kernel maps in ``kmaps``; runs on CPU and GPU, tested here on the CPU) and >= 2.1
+(coordinates ``[batch, x, y, z]``, caches in ``_caches``; GPU only: its import and kernels need CUDA, so that
+path could not be run here).
 """
 import importlib.util
 from typing import List, Sequence
@@ -66,20 +73,31 @@ class TorchsparseConv3d(nn.Module):
 
 
 class TorchsparseBackend(SparseBackend):
-    """torchsparse >= 2.1 (coordinates [b, x, y, z]); GPU users build it themselves."""
+    """torchsparse 1.4 (coordinates [x, y, z, b]) or >= 2.1 (GPU; [b, x, y, z]); see the module docstring."""
     name = 'torchsparse'
+
+    def __init__(self) -> None:
+        import torchsparse
+        self.version = tuple(int(v) for v in torchsparse.__version__.split('.')[:2])
+        if self.version < (2, 0) and not torch.cuda.is_available():
+            from .torchsparse_cpu import install_torchsparse_cpu_fixes
+            install_torchsparse_cpu_fixes()
 
     def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
         return TorchsparseConv3d(in_channels, out_channels)
 
     def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
         import torchsparse
-        return torchsparse.SparseTensor(features, coors.int())
+        coords = coors if self.version >= (2, 0) else coors[:, [1, 2, 3, 0]]
+        return torchsparse.SparseTensor(features, coords.int().contiguous())
 
     def replace_features(self, x, features: Tensor):
         import torchsparse
         out = torchsparse.SparseTensor(features, x.C, x.stride)
-        out._caches = x._caches
+        if self.version >= (2, 0):
+            out._caches = x._caches
+        else:  # the kernel maps built by the first convolution serve the others on these voxels
+            out.cmaps, out.kmaps = x.cmaps, x.kmaps
         return out
 
 
@@ -87,12 +105,14 @@ _BACKENDS = {'spconv': SpconvBackend, 'torchsparse': TorchsparseBackend}
 
 
 def available_backends() -> List[str]:
-    """Importable backends, in order of preference for ``'auto'``."""
-    return [name for name in ('torchsparse', 'spconv') if importlib.util.find_spec(name) is not None]
+    """Importable backends, in order of preference for ``'auto'`` on this device: on a GPU torchsparse first
+    (the paper's), on a CPU spconv first (the measured and faster CPU path; torchsparse >= 2 cannot run there)."""
+    order = ('torchsparse', 'spconv') if torch.cuda.is_available() else ('spconv', 'torchsparse')
+    return [name for name in order if importlib.util.find_spec(name) is not None]
 
 
 def get_sparse_backend(name: str = 'auto') -> SparseBackend:
-    """``'spconv'``, ``'torchsparse'`` or ``'auto'`` (torchsparse when importable, else spconv)."""
+    """``'spconv'``, ``'torchsparse'`` or ``'auto'`` (the first of :func:`available_backends`)."""
     if name == 'auto':
         found = available_backends()
         if not found:
