@@ -5,7 +5,8 @@
         (target: under 100 ms).
     python tools/benchmark.py params CONFIG
         {"inference": N, "trainable": N, "frozen": N, "components": {"student": N, ...}} (random weights).
-    python tools/benchmark.py latency CONFIG [--compare minkunet_w32|none] [--scans N] [--repeats N]
+    python tools/benchmark.py latency CONFIG [--compare minkunet_w32|none] [--backend spconv|torchsparse]
+                                      [--compare-backends spconv,torchsparse] [--scans N] [--repeats N]
         student inference latency (preprocessing + forward, batch 1) on full-size synthetic scans, median
         after warm-up (and range), both grid modes of an SPVCNNLite student, beside mmdet3d's MinkUNet W32 on the
         same spconv backend and scans
@@ -38,6 +39,10 @@ def main(argv=None) -> int:
     latency = sub.add_parser('latency', help='time student inference')
     latency.add_argument('config')
     latency.add_argument('--compare', default='minkunet_w32', help="comparison model, or 'none'")
+    latency.add_argument('--backend', choices=['spconv', 'torchsparse'],
+                         help="the student's sparse backend (default: the config's)")
+    latency.add_argument('--compare-backends', default='spconv',
+                         help='comma-separated sparse backends to run the comparison model on (speedup vs the first)')
     latency.add_argument('--scans', type=int, default=4)
     latency.add_argument('--repeats', type=int, default=10)
     latency.add_argument('--data-root', default='data/benchmark_kitti',
@@ -69,7 +74,8 @@ def main(argv=None) -> int:
     else:
         from elite.benchmark.model_stats import latency_report
         compare = None if args.compare == 'none' else args.compare
-        result = latency_report(args.config, compare, args.scans, args.repeats, data_root=args.data_root)
+        result = latency_report(args.config, compare, args.scans, args.repeats, data_root=args.data_root,
+                                backend=args.backend, compare_backends=args.compare_backends.split(','))
     print(json.dumps(result))
     return 0
 

@@ -5,7 +5,10 @@ import re
 
 import cv2
 import numpy as np
+from backends import needs_torchsparse
 from tools_loader import load_tool
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_run_demo_writes_overlay(tmp_path, capsys):
@@ -57,3 +60,16 @@ def test_benchmark_teacher_prints_json(synthetic_root, capsys):
     assert result['speedup'] == round(result['full_ms'] / result['cut_ms'], 2)
     split = result['train_step']
     assert split['points'] > 0 and all(split[k] >= 0 for k in ('student_fwd_ms', 'teacher_fwd_ms', 'backward_ms'))
+
+
+@needs_torchsparse
+def test_benchmark_latency_on_torchsparse_against_minkunet_on_both_backends(synthetic_root, capsys):
+    benchmark = load_tool('benchmark')
+    config = os.path.join(REPO, 'configs/spvcnnlite_semantickitti.py')
+    assert benchmark.main(['latency', config, '--scans', '1', '--repeats', '1', '--data-root', synthetic_root,
+                           '--backend', 'torchsparse', '--compare-backends', 'spconv,torchsparse']) == 0
+    latency = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert latency['student_backend'] == 'torchsparse' and set(latency['grids']) == {'reference', 'nested'}
+    by_backend = latency['compare_by_backend']
+    assert set(by_backend) == {'spconv', 'torchsparse'} and by_backend['spconv']['ms'] == latency['compare_ms']
+    assert all(v['ms'] > 0 and v['speedup'] == round(v['ms'] / latency['student_ms'], 2) for v in by_backend.values())

@@ -4,7 +4,7 @@ import ctypes
 import os
 import threading
 import time
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import psutil
@@ -153,25 +153,31 @@ def time_inference(models: Dict[str, nn.Module], samples: List[dict], repeats: i
         return timed_in_turn({name: runner(model) for name, model in models.items()}, warmup, repeats, device)
 
 
-def compare_model(name: str) -> nn.Module:
+def compare_model(name: str, backend: str = 'spconv') -> nn.Module:
+    """mmdet3d's model ``name`` on sparse ``backend`` ('spconv' or 'torchsparse'), fed by our device-agnostic
+    'minkunet' voxelisation."""
     if name not in COMPARE_MODELS:
         raise ValueError(f'unknown comparison model {name!r}; choose from {sorted(COMPARE_MODELS)}')
     import mmdet3d
     cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet3d.__file__), '.mim', 'configs', COMPARE_MODELS[name]))
-    cfg.model.backbone.sparseconv_backend = 'spconv'
+    cfg.model.backbone.sparseconv_backend = backend
     cfg.model.data_preprocessor = dict(type='PointImageDataPreprocessor', voxel=True, voxel_type='minkunet',
-                                       batch_first=True, voxel_layer=cfg.model.data_preprocessor.voxel_layer)
+                                       batch_first=backend == 'spconv',  # torchsparse: [x, y, z, batch]
+                                       voxel_layer=cfg.model.data_preprocessor.voxel_layer)
     init_default_scope('mmdet3d')
     from mmdet3d.registry import MODELS
     return MODELS.build(cfg.model)
 
 
 def latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: int = 4, repeats: int = 10,
-                   warmup: int = 2, data_root: str = 'data/benchmark_kitti') -> Dict:
+                   warmup: int = 2, data_root: str = 'data/benchmark_kitti', backend: Optional[str] = None,
+                   compare_backends: Sequence[str] = ('spconv',)) -> Dict:
     """Student inference latency on full-size synthetic scans, beside ``compare`` on the same scans.
 
     An SPVCNNLite student is timed in both grid modes (``grids``: ms, range, peak memory and speedup of each);
-    ``student_ms`` / ``speedup`` are those of the config's own mode."""
+    ``student_ms`` / ``speedup`` are those of the config's own mode. ``backend`` sets the student's sparse backend
+    (default: the config's); ``compare`` runs on each of ``compare_backends`` (``compare_by_backend``), the
+    speedups against the first."""
     ensure_full_size_frames(data_root, frames=max(scans, 1))
     init_default_scope('mmdet3d')
     from mmdet3d.registry import DATASETS
@@ -181,19 +187,25 @@ def latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: 
     dataset = DATASETS.build(dataset_cfg)
     samples = [dataset[i] for i in range(min(scans, len(dataset)))]
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    models = dict(student=build_model(config))
+    overrides = dict(sparse_backend=backend) if backend else {}
+    models = dict(student=build_model(config, **overrides))
     own_grid = getattr(models['student'].backbone, 'grid', None)
     other_grids = [g for g in GRIDS if g != own_grid] if own_grid else []
-    models.update({f'student_{grid}': build_model(config, grid=grid) for grid in other_grids})
+    models.update({f'student_{grid}': build_model(config, grid=grid, **overrides) for grid in other_grids})
     if compare:
-        models['compare'] = compare_model(compare)
+        for name in compare_backends:
+            models[f'compare_{name}'] = compare_model(compare, name)
+        models['compare'] = models.pop(f'compare_{compare_backends[0]}')
     timing = time_inference(models, samples, repeats, warmup, device)
-    result = dict(student_ms=timing['student']['ms'], student_range_ms=timing['student']['range_ms'],
-                  student_peak_mb=timing['student']['peak_mb'])
+    result = dict(student_backend=models['student'].backbone.backend.name, student_ms=timing['student']['ms'],
+                  student_range_ms=timing['student']['range_ms'], student_peak_mb=timing['student']['peak_mb'])
     if compare:
         result.update(compare=compare, compare_ms=timing['compare']['ms'],
                       compare_range_ms=timing['compare']['range_ms'], compare_peak_mb=timing['compare']['peak_mb'],
                       speedup=round(timing['compare']['ms'] / timing['student']['ms'], 2))
+        result['compare_by_backend'] = {
+            name: dict(t, speedup=round(t['ms'] / timing['student']['ms'], 2)) for name, t in
+            ((n, timing['compare' if i == 0 else f'compare_{n}']) for i, n in enumerate(compare_backends))}
     if own_grid:
         result['grids'] = {}
         for grid in [own_grid] + other_grids:

@@ -1,10 +1,11 @@
-"""mmdet3d's MinkUNet as a distillation student: its four decoder stages brought back to every point.
+"""mmdet3d's MinkUNet (or its SPVCNN) as a distillation student: four decoder stages brought back to every point.
 
 PPMSKD distils into any student whose backbone returns per-point features of several stages (and says
-their widths in ``stage_channels``). This adapter gives mmdet3d's own ``MinkUNetBackbone`` (spconv) that
-shape without changing it: forward hooks catch the output of each decoder stage (strides 8, 4, 2, 1), and
-each point takes the features of the voxel containing it at that stride (spconv's stride-2 convolutions
-index coarse voxels as ``floor(coors / 2)``).
+their widths in ``stage_channels``). This adapter gives mmdet3d's own ``MinkUNetBackbone`` (spconv or
+torchsparse) and ``SPVCNNBackbone`` (torchsparse) that shape without changing them: forward hooks catch the
+output of each decoder stage (strides 8, 4, 2, 1), and each point takes the features of the voxel containing
+it at that stride (spconv's stride-2 convolutions index coarse voxels as ``floor(coors / 2)``; torchsparse
+keeps coarse coordinates in input units, ``floor(coors / s) * s``, with the batch index last).
 """
 from typing import Dict, List, Sequence
 
@@ -13,6 +14,7 @@ from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
 from ..utils import scatter_mean
 
 
@@ -34,20 +36,29 @@ def lookup_rows(table: Tensor, queries: Tensor) -> Tensor:
 
 @MODELS.register_module()
 class MinkUNetStageFeatures(BaseModule):
-    """``MinkUNetBackbone`` (spconv) returning (N, C_i) point features for each decoder stage.
+    """mmdet3d's ``MinkUNetBackbone`` / ``SPVCNNBackbone`` returning (N, C_i) point features for each decoder
+    stage.
 
-    Args: those of mmdet3d's ``MinkUNetBackbone`` (``sparseconv_backend`` is spconv). Input: the ``voxels``
-    dict of ``PointImageDataPreprocessor`` with ``voxel_type='point_voxel'``; each voxel's input feature
-    is the mean of its points.
+    Args:
+        backbone_type: ``'MinkUNetBackbone'`` or ``'SPVCNNBackbone'`` (torchsparse only).
+        sparseconv_backend: ``'spconv'`` or ``'torchsparse'`` (mmdet3d's names; torchsparse 1.4.0).
+        the rest: those of mmdet3d's backbone.
+
+    Input: the ``voxels`` dict of ``PointImageDataPreprocessor`` with ``voxel_type='point_voxel'``; each voxel's
+    input feature is the mean of its points.
     """
 
     def __init__(self, in_channels: int = 4, decoder_channels: Sequence[int] = (256, 128, 96, 96),
-                 init_cfg=None, **minkunet_kwargs) -> None:
+                 backbone_type: str = 'MinkUNetBackbone', sparseconv_backend: str = 'spconv', init_cfg=None,
+                 **minkunet_kwargs) -> None:
         super().__init__(init_cfg)
         self.in_channels = in_channels
-        self.minkunet = MODELS.build(dict(type='MinkUNetBackbone', in_channels=in_channels,
-                                          decoder_channels=list(decoder_channels), sparseconv_backend='spconv',
-                                          **minkunet_kwargs))
+        self.torchsparse = sparseconv_backend == 'torchsparse'
+        if self.torchsparse and not torch.cuda.is_available():
+            install_torchsparse_cpu_fixes()
+        self.minkunet = MODELS.build(dict(type=backbone_type, in_channels=in_channels,
+                                          decoder_channels=list(decoder_channels),
+                                          sparseconv_backend=sparseconv_backend, **minkunet_kwargs))
         self.stage_channels = tuple(decoder_channels)
         self._stage_outputs: List = []
         for layer in self.minkunet.decoder:
@@ -57,15 +68,25 @@ class MinkUNetStageFeatures(BaseModule):
         coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
         features = scatter_mean(voxel_dict['points'][:, :self.in_channels], point2voxel, len(coors))
         self._stage_outputs = []
-        self.minkunet(features, coors)
+        # torchsparse takes [x, y, z, batch]
+        own = self.minkunet(features, coors[:, [1, 2, 3, 0]].contiguous() if self.torchsparse else coors)
         point_coors = voxel_dict['point_coors']
         outputs = []
         num_stages = len(self._stage_outputs)
-        for i, stage in enumerate(self._stage_outputs):
+        for i, stage in enumerate(self._stage_outputs[:-1]):
             stride = 2 ** (num_stages - 1 - i)
-            query = torch.cat([point_coors[:, :1], torch.div(point_coors[:, 1:], stride, rounding_mode='floor')], 1)
-            # mmdet3d sizes the grid to the largest coordinate + 1, so its unpadded stride-2 convolutions drop
-            # the last voxel row of an odd-sized axis: those few boundary points get zero features there
-            padded = torch.cat([stage.features, stage.features.new_zeros((1, stage.features.shape[1]))])
-            outputs.append(padded[lookup_rows(stage.indices, query)])
+            cell = torch.div(point_coors[:, 1:], stride, rounding_mode='floor')
+            if self.torchsparse:
+                stage_features, stage_coors = stage.F, stage.C
+                query = torch.cat([cell * stride, point_coors[:, :1]], 1)
+            else:
+                stage_features, stage_coors = stage.features, stage.indices
+                query = torch.cat([point_coors[:, :1], cell], 1)
+            # mmdet3d sizes spconv's grid to the largest coordinate + 1, so its unpadded stride-2 convolutions
+            # drop the last voxel row of an odd-sized axis: those few boundary points get zero features there
+            padded = torch.cat([stage_features, stage_features.new_zeros((1, stage_features.shape[1]))])
+            outputs.append(padded[lookup_rows(stage_coors, query)])
+        # the last stage is the backbone's own output, per input voxel in input order: MinkUNet's last decoder
+        # stage itself, SPVCNN's point branch on top of it
+        outputs.append(own[point2voxel])
         return outputs
