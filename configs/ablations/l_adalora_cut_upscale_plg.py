@@ -15,7 +15,7 @@ train_pipeline = [
     dict(type='ImageColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     dict(type='FlipImageHorizontal', prob=0.5),
     dict(type='NormalizePadImage', pad_shape={{_base_.sam_input_size}}),
-    dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5, flip_ratio_bev_vertical=0.5),
+    dict(type='RandomFlip3DPointsOnly', sync_2d=False, flip_ratio_bev_horizontal=0.5, flip_ratio_bev_vertical=0.5),
     dict(type='GlobalRotScaleTransXY', rot_range=[-3.1415926, 3.1415926], scale_ratio_range=[0.95, 1.05],
          translation_std=[0.1, 0.1, 0.1]),  # scale on x, y only (reference)
     dict(type='PointSample', num_points=0.8),  # point dropout 0-20 % (reference)

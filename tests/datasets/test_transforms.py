@@ -4,7 +4,8 @@ from mmdet3d.datasets.transforms import PointSample, RandomFlip3D
 from mmdet3d.structures.points import LiDARPoints
 
 from elite.datasets.transforms import (BottomCropImage, FlipImageHorizontal, NormalizePadImage,
-                                       PackPointImageInputs, ProjectPointsToImage, project_to_image)
+                                       PackPointImageInputs, ProjectPointsToImage, RandomFlip3DPointsOnly,
+                                       project_to_image)
 from elite.datasets.transforms.projection import POINT_INDEX, resolve_point2img_index
 
 
@@ -100,11 +101,21 @@ def test_normalize_pad():
     assert NormalizePadImage(pad_shape=None, size_divisor=16)(make_results())['img'].shape == (16, 16, 3)
 
 
-@pytest.mark.parametrize('sync_2d', [False, True])
-def test_random_flip3d_patch_keeps_correspondence(sync_2d):
+def test_mmdet3d_random_flip3d_is_left_as_it_is():
+    """Importing elite changes no library: mmdet3d's RandomFlip3D still flips the image with sync_2d=False
+    (its bug), which is why the camera pipelines use RandomFlip3DPointsOnly."""
     results = make_results()
     img = results['img'].copy()
-    out = RandomFlip3D(sync_2d=sync_2d, flip_ratio_bev_horizontal=1.0, flip_ratio_bev_vertical=0.0)(results)
+    out = RandomFlip3D(sync_2d=False, flip_ratio_bev_horizontal=1.0, flip_ratio_bev_vertical=0.0)(results)
+    np.testing.assert_array_equal(out['img'], img[:, ::-1])
+
+
+@pytest.mark.parametrize('sync_2d', [False, True])
+def test_random_flip3d_points_only_keeps_correspondence(sync_2d):
+    results = make_results()
+    img = results['img'].copy()
+    flip = RandomFlip3DPointsOnly(sync_2d=sync_2d, flip_ratio_bev_horizontal=1.0, flip_ratio_bev_vertical=0.0)
+    out = flip(results)
     assert out['pcd_horizontal_flip']
     if not sync_2d:  # a point-cloud flip: the image and its indices are untouched
         np.testing.assert_array_equal(out['img'], img)

@@ -10,7 +10,8 @@ What it reproduces, each a place where our student could silently differ:
   context on ``coors // 2`` of the previous scale (unweighted mean over voxels), ``layer_out`` per point,
   averaged per point into the next scale; the next tensor = point branch + per-point-averaged voxel branch;
   the per-point output = point branch only; classifier 256 -> 128 -> 20 per point.
-Nothing from the package under test is used here.
+Nothing from the package under test is used here, except the spconv CPU fixes (2DPASS ran on GPUs; spconv 2.3.8
+on a CPU needs them, see elite/models/sparse/spconv_cpu.py).
 """
 from typing import Dict, List, Sequence
 
@@ -19,6 +20,10 @@ import spconv.pytorch as spconv
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from elite.models.sparse.spconv_cpu import install_spconv_cpu_fixes
+
+install_spconv_cpu_fixes()
 
 
 def scatter_mean(src: Tensor, index: Tensor, num: int) -> Tensor:

@@ -14,7 +14,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import nn
 
-import elite  # noqa: F401  (registers the plugin, applies the spconv CPU patch)
+import elite  # noqa: F401  (registers the plugin)
 from elite.models.backbones.spvcnn_lite import point_features
 from elite.models.checkpoint_conversion import (CheckpointConversionError, InertObject, convert_2dpass_state_dict,
                                                 load_source_checkpoint, map_2dpass_key)

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from backends import BACKENDS
 
-import elite  # noqa: F401  (applies the spconv CPU patch)
 from elite.models.sparse import get_sparse_backend
 
 
@@ -42,8 +41,11 @@ def test_submanifold_conv_forward_and_backward_match_dense_conv3d(backend_name):
 
 
 def test_submanifold_conv_is_exact_on_several_threads():
-    """Regression for spconv's racy CPU scatter_add (fixed in elite.patches): 64 channels, 2 threads."""
+    """Regression for spconv's racy CPU scatter_add (fixed in elite.models.sparse.spconv_cpu): 64 channels,
+    2 threads."""
     import spconv.pytorch as spconv
+    from elite.models.sparse.spconv_cpu import install_spconv_cpu_fixes
+    install_spconv_cpu_fixes()
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

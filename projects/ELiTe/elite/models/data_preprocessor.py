@@ -9,6 +9,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from torch import Tensor
 
+from .sparse.spconv_cpu import install_spconv_cpu_fixes
 from .sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
 from .utils import first_index, reference_indices, unique_rows
 
@@ -38,8 +39,8 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
       ``voxel_size`` / ``point_cloud_range``.
     - ``'minkunet'``: mmdet3d's format (one point per voxel, ``point2voxel_map`` on each data sample),
       computed on the data's device, so mmdet3d's ``MinkUNet`` runs on the CPU too (with
-      ``sparseconv_backend='torchsparse'`` and ``batch_first=False``, torchsparse 1.4.0 gets its CPU fixes,
-      :mod:`elite.models.sparse.torchsparse_cpu`).
+      ``sparseconv_backend='torchsparse'`` and ``batch_first=False``): spconv and torchsparse 1.4.0 get their CPU
+      fixes here (:mod:`elite.models.sparse`).
     - anything else: mmdet3d's own implementation.
 
     Images (already normalised by ``NormalizePadImage``) are stacked to ``inputs['imgs']`` (B, 3, H, W) by
@@ -65,7 +66,8 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
                     voxel_size=voxel_size, point_cloud_range=pc_range)
 
     def _voxelize_minkunet(self, points: List[Tensor], data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
-        if points[0].device.type == 'cpu':  # mmdet3d's torchsparse models on the CPU need these fixes
+        if points[0].device.type == 'cpu':  # mmdet3d's spconv / torchsparse models on the CPU need these fixes
+            install_spconv_cpu_fixes()
             install_torchsparse_cpu_fixes()
         voxel_size = points[0].new_tensor(self.voxel_layer.voxel_size)
         voxels, coors = [], []

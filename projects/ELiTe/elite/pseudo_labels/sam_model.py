@@ -16,18 +16,15 @@ from segment_anything import sam_model_registry
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 from torch import Tensor, nn
 
-from ..models.backbones.sam_vit_teacher import SAM_CHECKPOINTS, SAM_VARIANTS
 from ..sam_checkpoints import read_weights_only_state_dict
+from ..sam_specs import (SAM_CHECKPOINTS, SAM_EMBEDDING_SIZE, SAM_IMG_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD,
+                         SAM_VARIANTS)
 
 OFFICIAL_TYPES = ('vit_b', 'vit_l', 'vit_h')
 SAM_MODEL_TYPES = ('vit_tiny',) + OFFICIAL_TYPES
 # vit_tiny: small enough for a test to run hundreds of prompts in seconds on one thread.
 TINY_ENCODER = dict(embed_dim=64, depth=2, num_heads=2, global_attn_indexes=(1,))
 TINY_PROMPT_DIM = 32
-SAM_IMG_SIZE = 1024
-SAM_EMBEDDING_SIZE = 64
-SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
-SAM_PIXEL_STD = (58.395, 57.12, 57.375)
 
 
 class SamCheckpointError(ValueError):

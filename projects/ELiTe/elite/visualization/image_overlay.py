@@ -3,11 +3,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..datasets.transforms.normalize import SAM_MEAN, SAM_STD
+from ..sam_specs import SAM_PIXEL_MEAN, SAM_PIXEL_STD
 
 
 def denormalize_image(img: np.ndarray, img_hw: Optional[Sequence[int]] = None,
-                      mean: Sequence[float] = SAM_MEAN, std: Sequence[float] = SAM_STD) -> np.ndarray:
+                      mean: Sequence[float] = SAM_PIXEL_MEAN, std: Sequence[float] = SAM_PIXEL_STD) -> np.ndarray:
     """Undo ``NormalizePadImage``: (3, H, W) or (H, W, 3) float -> (h, w, 3) uint8 RGB without the padding."""
     if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:
         img = img.transpose(1, 2, 0)

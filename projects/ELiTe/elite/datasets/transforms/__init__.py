@@ -1,5 +1,5 @@
 """Camera + LiDAR transforms; each keeps the point-to-pixel correspondence valid."""
-from .augmentation import GlobalRotScaleTransXY, SeededRotTransView
+from .augmentation import GlobalRotScaleTransXY, RandomFlip3DPointsOnly, SeededRotTransView
 from .color_jitter import ImageColorJitter
 from .crop import BottomCropImage
 from .formatting import PackPointImageInputs
@@ -13,4 +13,4 @@ from .sam_pseudo_label import SAMPseudoLabel
 __all__ = ['LoadCameraImage', 'ProjectPointsToImage', 'project_to_image', 'BottomCropImage',
            'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs',
            'SAMPseudoLabel', 'MultiScanHardInstances', 'GlobalRotScaleTransXY',
-           'SeededRotTransView', 'LoadCheckedPointsFromFile', 'LoadCheckedAnnotations3D']
+           'SeededRotTransView', 'RandomFlip3DPointsOnly', 'LoadCheckedPointsFromFile', 'LoadCheckedAnnotations3D']

@@ -1,4 +1,10 @@
-"""3D augmentations of the reference code (2DPASS ``dataloader/dataset.py``) that mmdet3d's transforms lack.
+"""3D augmentations of the reference code (2DPASS ``dataloader/dataset.py``) that mmdet3d's transforms lack, and
+mmdet3d's 3D flip made safe for camera + LiDAR samples.
+
+- :class:`RandomFlip3DPointsOnly`: mmdet3d 1.4.0's ``RandomFlip3D`` flips ``results['img']`` whenever an image is
+  present, even with ``sync_2d=False`` (its 2D parent ``RandomFlip.transform`` runs unconditionally), which
+  breaks the point-to-pixel correspondence. This subclass leaves the image alone with ``sync_2d=False`` (a pure
+  point-cloud flip) and, with ``sync_2d=True``, mirrors ``img_indices`` and the dense image label with the image.
 
 - :class:`GlobalRotScaleTransXY`: mmdet3d's ``GlobalRotScaleTrans`` with the scale applied to x and y only, as
   the reference scales (z, the height above the road, is left alone).
@@ -11,8 +17,32 @@ from typing import Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmdet3d.datasets.transforms import GlobalRotScaleTrans
+from mmdet3d.datasets.transforms import GlobalRotScaleTrans, RandomFlip3D
 from mmdet3d.registry import TRANSFORMS
+
+from .image_label import IMAGE_LABEL
+
+
+@TRANSFORMS.register_module()
+class RandomFlip3DPointsOnly(RandomFlip3D):
+    """mmdet3d's ``RandomFlip3D`` that keeps the point-to-pixel correspondence (see the module docstring)."""
+
+    def transform(self, results: dict) -> dict:
+        if 'img' in results and not self.sync_2d:
+            img = results.pop('img')
+            try:
+                return super().transform(results)
+            finally:
+                results['img'] = img
+        results = super().transform(results)
+        if ('img' in results and results.get('flip') and results.get('flip_direction') == 'horizontal'
+                and 'img_indices' in results):
+            indices = np.array(results['img_indices'], copy=True)
+            indices[:, 1] = results['img'].shape[1] - 1 - indices[:, 1]
+            results['img_indices'] = indices
+            if IMAGE_LABEL in results:
+                results[IMAGE_LABEL] = np.ascontiguousarray(results[IMAGE_LABEL][:, ::-1])
+        return results
 
 
 @TRANSFORMS.register_module()

@@ -5,10 +5,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
+from ...sam_specs import SAM_PIXEL_MEAN, SAM_PIXEL_STD
 from .image_label import IMAGE_LABEL
-
-SAM_MEAN = (123.675, 116.28, 103.53)  # segment-anything's pixel_mean on 0-255 RGB
-SAM_STD = (58.395, 57.12, 57.375)
 
 
 @TRANSFORMS.register_module()
@@ -21,7 +19,7 @@ class NormalizePadImage(BaseTransform):
     ``label_pad_value`` (the ignore index).
     """
 
-    def __init__(self, mean: Sequence[float] = SAM_MEAN, std: Sequence[float] = SAM_STD,
+    def __init__(self, mean: Sequence[float] = SAM_PIXEL_MEAN, std: Sequence[float] = SAM_PIXEL_STD,
                  pad_shape: Optional[Tuple[int, int]] = (1024, 1024), size_divisor: int = 16,
                  label_pad_value: int = 19) -> None:
         self.mean = np.asarray(mean, dtype=np.float32)

@@ -4,13 +4,13 @@ import os
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
-from ...pseudo_labels.writer import pseudo_label_paths, read_label_png
+from ..pseudo_label_files import pseudo_label_paths, read_label_png
 from ..semantickitti_labels import learning_to_train
 from .image_label import IMAGE_LABEL
 
 
 def pseudo_label_path(img_path: str) -> str:
-    """The semantic pseudo-label of ``ROOT/sequences/XX/image_2/NNNNNN.png`` (layout: pseudo_labels.writer)."""
+    """The semantic pseudo-label of ``ROOT/sequences/XX/image_2/NNNNNN.png`` (layout: datasets.pseudo_label_files)."""
     image_dir, name = os.path.split(img_path)
     seq_dir = os.path.dirname(image_dir)
     root = os.path.dirname(os.path.dirname(seq_dir))

@@ -14,6 +14,7 @@ from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..sparse.spconv_cpu import install_spconv_cpu_fixes
 from ..sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
 from ..utils import scatter_mean
 
@@ -54,8 +55,8 @@ class MinkUNetStageFeatures(BaseModule):
         super().__init__(init_cfg)
         self.in_channels = in_channels
         self.torchsparse = sparseconv_backend == 'torchsparse'
-        if self.torchsparse and not torch.cuda.is_available():
-            install_torchsparse_cpu_fixes()
+        if not torch.cuda.is_available():
+            install_torchsparse_cpu_fixes() if self.torchsparse else install_spconv_cpu_fixes()
         self.minkunet = MODELS.build(dict(type=backbone_type, in_channels=in_channels,
                                           decoder_channels=list(decoder_channels),
                                           sparseconv_backend=sparseconv_backend, **minkunet_kwargs))

@@ -24,20 +24,8 @@ from segment_anything.modeling import ImageEncoderViT
 from torch import Tensor, nn
 
 from ...sam_checkpoints import read_weights_only_state_dict
+from ...sam_specs import SAM_CHECKPOINTS, SAM_IMG_SIZE, SAM_NECK_CHANNELS, SAM_PATCH_SIZE, SAM_VARIANTS
 
-# Architectures of build_sam.py, plus a small one with the same token grid for tests and CPU demos.
-SAM_VARIANTS: Mapping[str, Mapping] = MappingProxyType({
-    'vit_b': dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
-    'vit_l': dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
-    'vit_h': dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
-    'vit_tiny': dict(embed_dim=64, depth=8, num_heads=2, global_attn_indexes=(1, 3, 5, 7)),
-})
-SAM_CHECKPOINTS: Mapping[str, str] = MappingProxyType({
-    'vit_b': 'sam_vit_b_01ec64.pth', 'vit_l': 'sam_vit_l_0b3195.pth', 'vit_h': 'sam_vit_h_4b8939.pth',
-    'vit_tiny': 'a SAM-format vit_tiny checkpoint (no official one exists)'})
-SAM_IMG_SIZE = 1024
-SAM_PATCH_SIZE = 16
-SAM_NECK_CHANNELS = 256
 
 TUNING_MODES = ('fixed', 'pe_ln', 'lora', 'adalora')
 # Every block's q, k, v (split from the fused qkv), attention output projection and both MLP layers.

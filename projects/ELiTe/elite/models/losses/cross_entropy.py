@@ -1,7 +1,6 @@
 """Class-weighted cross-entropy normalised as ``torch.nn.CrossEntropyLoss(weight=...)``, the reference's loss."""
 from typing import List, Optional, Union
 
-import torch
 from mmdet.models.losses import CrossEntropyLoss
 from mmdet3d.registry import MODELS
 from torch import Tensor

@@ -3,9 +3,8 @@
 The student needs only: build a sparse tensor from voxel features and ``[batch, x, y, z]`` coordinates,
 a 3 x 3 x 3 submanifold convolution, and reading / replacing features. Both backends store the
 convolution weight in the state dict in spconv's layout ``(out, kx, ky, kz, in)``, so a checkpoint moves
-between them. spconv's CPU backward needs the stream fix in ``elite.patches`` (applied on import);
-torchsparse 1.4.0's CPU neighbour hash and CPU backward are fixed by :mod:`.torchsparse_cpu` when this backend
-is built on a CPU.
+between them. On a CPU, spconv's stream lookup and racy scatter are fixed by :mod:`.spconv_cpu`, torchsparse
+1.4.0's neighbour hash and missing backward by :mod:`.torchsparse_cpu`, when the backend is built.
 
 torchsparse versions: 1.4.0 (what mmdet3d 1.4's torchsparse models are written for; coordinates
 ``[x, y, z, batch]``, kernel maps in ``kmaps``; runs on CPU and GPU, tested here on the CPU) and >= 2.1
@@ -40,6 +39,11 @@ class SparseBackend:
 class SpconvBackend(SparseBackend):
     """spconv 2.x: ``SubMConv3d`` with weight (out, kx, ky, kz, in), indices (N, 4) int32 [b, x, y, z]."""
     name = 'spconv'
+
+    def __init__(self) -> None:
+        if not torch.cuda.is_available():
+            from .spconv_cpu import install_spconv_cpu_fixes
+            install_spconv_cpu_fixes()
 
     def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
         import spconv.pytorch as spconv
