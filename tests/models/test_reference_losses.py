@@ -3,7 +3,6 @@ per-voxel stage heads, M2SKD's released terms. Expected values come from the ref
 here (torch's ``nn.CrossEntropyLoss(weight=w)``, 2DPASS ``voxelize_labels``, M2SKD's logit / affinity code)."""
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS

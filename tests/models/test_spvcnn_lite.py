@@ -1,14 +1,13 @@
 """The student: size, shapes, per-stage outputs, gradients and the 2DPASS feature construction."""
 import os
 
-import pytest
 import torch
 from mmengine.config import Config
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample, PointData
 
 from elite.benchmark.model_stats import parameter_report
-from elite.models.backbones.spvcnn_lite import SPVCNNLite, point_features
+from elite.models.backbones.spvcnn_lite import point_features
 from backends import needs_torchsparse
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
