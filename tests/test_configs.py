@@ -3,11 +3,12 @@ import glob
 import os
 
 import pytest
-from mmengine.config import Config
 from mmdet3d.registry import MODELS
+from mmengine.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py')) + glob.glob(os.path.join(REPO, 'configs', 'ablations', '*.py')))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py'))
+                 + glob.glob(os.path.join(REPO, 'configs', 'ablations', '*.py')))
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.relpath(p, os.path.join(REPO, 'configs')))

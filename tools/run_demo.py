@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 
-import elite  # noqa: F401  (first: registers the plugin and quiets third-party import warnings)
 import cv2
 import numpy as np
 from mmengine.config import Config, DictAction
@@ -17,6 +16,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+import elite  # noqa: F401  (first: registers the plugin and quiets third-party import warnings)
 from elite.datasets.synthetic import ensure_synthetic_dataset
 from elite.visualization import denormalize_image, draw_points_on_image
 

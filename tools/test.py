@@ -15,13 +15,18 @@ dropped from the pipeline automatically when the infos have no labels.
 import argparse
 import sys
 
-import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 from elite.engine.hooks import CheckpointCoverageError
-from elite.engine.runner_setup import (add_launcher_args, export_local_rank, load_tool_config, setup_runner_config,
-                                       setup_test_config)
+from elite.engine.runner_setup import (
+    add_launcher_args,
+    export_local_rank,
+    load_tool_config,
+    setup_runner_config,
+    setup_test_config,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

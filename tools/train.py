@@ -6,13 +6,18 @@
 import argparse
 import sys
 
-import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 from elite.engine.hooks import CheckpointCoverageError, NonFiniteTrainingError
-from elite.engine.runner_setup import (add_launcher_args, export_local_rank, load_tool_config,
-                                       newest_complete_checkpoint, setup_runner_config)
+from elite.engine.runner_setup import (
+    add_launcher_args,
+    export_local_rank,
+    load_tool_config,
+    newest_complete_checkpoint,
+    setup_runner_config,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

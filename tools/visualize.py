@@ -15,8 +15,7 @@ import sys
 import cv2
 import numpy as np
 
-from elite.datasets.kitti_files import (KittiFormatError, lidar2img_from_calib, read_calib, read_label,
-                                        read_scan)
+from elite.datasets.kitti_files import KittiFormatError, lidar2img_from_calib, read_calib, read_label, read_scan
 from elite.datasets.semantickitti_labels import PALETTE, learning_to_train, raw_to_train
 from elite.datasets.transforms import project_to_image
 from elite.evaluation.semantickitti_metric import prediction_path, read_prediction

@@ -69,7 +69,8 @@ def test_configs_follow_the_reference_data():
     cfg = Config.fromfile(os.path.join(REPO, 'configs/elite_semantickitti.py'))
     train = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
     # in-range points first (before projection and any augmentation), x / y scaling, dropout 0-20 %
-    assert train.index('PointsRangeFilter') < train.index('ProjectPointsToImage') < train.index('RandomFlip3DPointsOnly')
+    order = [train.index(t) for t in ('PointsRangeFilter', 'ProjectPointsToImage', 'RandomFlip3DPointsOnly')]
+    assert order == sorted(order)
     assert cfg.train_dataloader.dataset.pipeline[train.index('PointsRangeFilter')].point_cloud_range == \
         [-50, -50, -4, 50, 50, 2]
     assert 'GlobalRotScaleTransXY' in train and 'GlobalRotScaleTrans' not in train

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmdet3d.registry import DATASETS, MODELS
 
 from elite.datasets.semantickitti_labels import LABELS_MAP, raw_to_learning
 from elite.datasets.synthetic import CLASS_RGB

@@ -6,8 +6,15 @@ import shutil
 import numpy as np
 import pytest
 
-from elite.datasets.kitti_files import (KittiFormatError, read_calib, read_label, read_poses, read_scan,
-                                        write_label, write_scan)
+from elite.datasets.kitti_files import (
+    KittiFormatError,
+    read_calib,
+    read_label,
+    read_poses,
+    read_scan,
+    write_label,
+    write_scan,
+)
 from elite.datasets.semantickitti_infos import build_split_infos
 from elite.datasets.synthetic import KITTI_CALIB
 
@@ -235,8 +242,9 @@ def test_calib_with_non_numeric_value(tmp_path):
 ])
 def test_files_changed_after_create_data_fail_at_load_naming_the_file(dataset_copy, damage, message):
     """The training pipeline meets the same faults in files changed after the infos were built."""
-    from mmengine.config import Config
     from mmdet3d.registry import DATASETS
+    from mmengine.config import Config
+
     from elite.datasets.semantickitti_infos import create_semantickitti_infos
     create_semantickitti_infos(dataset_copy, log=lambda msg: None)
     path = damage(dataset_copy)

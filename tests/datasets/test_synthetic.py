@@ -19,7 +19,8 @@ def test_layout_labels_and_poses(synthetic_root):
     assert (inst[sem == 10] > 0).all() and (inst[sem == 40] == 0).all()  # things have instances, stuff none
     poses = read_poses(os.path.join(seq, '00', 'poses.txt'))
     assert poses.shape == (2, 4, 4)
-    np.testing.assert_allclose(np.linalg.norm(poses[1, :3, 3] - poses[0, :3, 3]), 1.0, rtol=1e-3)  # Tr is not exactly orthonormal
+    # Tr is not exactly orthonormal
+    np.testing.assert_allclose(np.linalg.norm(poses[1, :3, 3] - poses[0, :3, 3]), 1.0, rtol=1e-3)
 
 
 def test_deterministic_per_seed(tmp_path):

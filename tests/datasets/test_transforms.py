@@ -3,9 +3,15 @@ import pytest
 from mmdet3d.datasets.transforms import PointSample, RandomFlip3D
 from mmdet3d.structures.points import LiDARPoints
 
-from elite.datasets.transforms import (BottomCropImage, FlipImageHorizontal, NormalizePadImage,
-                                       PackPointImageInputs, ProjectPointsToImage, RandomFlip3DPointsOnly,
-                                       project_to_image)
+from elite.datasets.transforms import (
+    BottomCropImage,
+    FlipImageHorizontal,
+    NormalizePadImage,
+    PackPointImageInputs,
+    ProjectPointsToImage,
+    RandomFlip3DPointsOnly,
+    project_to_image,
+)
 from elite.datasets.transforms.projection import POINT_INDEX, resolve_point2img_index
 
 

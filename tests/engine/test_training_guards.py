@@ -5,12 +5,12 @@ import os
 
 import pytest
 import torch
+from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
-from mmdet3d.registry import DATASETS, MODELS
-from torch import nn
 from tools_loader import load_tool
+from torch import nn
 
 from elite.engine.hooks import AdaLoRARankAllocationHook, NonFiniteGuardHook, NonFiniteTrainingError
 

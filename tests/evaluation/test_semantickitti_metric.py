@@ -12,8 +12,14 @@ from mmengine.evaluator import Evaluator
 
 from elite.datasets import SemanticKittiMMDataset
 from elite.datasets.kitti_files import count_points, read_label
-from elite.datasets.semantickitti_labels import (CLASS_NAMES, IGNORE_INDEX, LABELS_MAP, LEARNING_MAP_INV,
-                                                 raw_to_train, train_to_raw)
+from elite.datasets.semantickitti_labels import (
+    CLASS_NAMES,
+    IGNORE_INDEX,
+    LABELS_MAP,
+    LEARNING_MAP_INV,
+    raw_to_train,
+    train_to_raw,
+)
 from elite.evaluation import SemanticKittiMetric, read_prediction, score_submission
 
 MMDET3D_BASE = Config.fromfile(

@@ -12,13 +12,18 @@ import torch
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+from tools_loader import load_tool
 from torch import nn
 
 import elite  # noqa: F401  (registers the plugin)
 from elite.models.backbones.spvcnn_lite import point_features
-from elite.models.checkpoint_conversion import (CheckpointConversionError, InertObject, convert_2dpass_state_dict,
-                                                load_source_checkpoint, map_2dpass_key)
-from tools_loader import load_tool
+from elite.models.checkpoint_conversion import (
+    CheckpointConversionError,
+    InertObject,
+    convert_2dpass_state_dict,
+    load_source_checkpoint,
+    map_2dpass_key,
+)
 
 BN = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 
@@ -330,6 +335,7 @@ def reference_scans(kitti_frame_dir):
     the network: the points strictly inside the range."""
     import numpy as np
     from reference_2dpass import in_range
+
     from elite.datasets.synthetic import lidar_scan, make_scene
     rng = np.random.default_rng(0)
     full = torch.from_numpy(lidar_scan(make_scene(rng, 160.0), 40.0, 120000, rng)[0])

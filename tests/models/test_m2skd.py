@@ -3,9 +3,9 @@ import os
 
 import numpy as np
 import torch
+from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmdet3d.registry import DATASETS, MODELS
 
 from elite.models.segmentors.m2skd import affinity_loss
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 from backends import needs_torchsparse
+from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmdet3d.registry import DATASETS, MODELS
 
 from elite.models.backbones.minkunet_stages import lookup_rows
 
@@ -81,7 +81,8 @@ def test_mmdet3d_torchsparse_minkunet_trains_a_step_on_the_cpu(synthetic_root):
     cfg.model.backbone.sparseconv_backend = 'torchsparse'
     cfg.model.data_preprocessor = dict(type='PointImageDataPreprocessor', voxel=True, voxel_type='minkunet',
                                        batch_first=False, max_voxels=None,
-                                       voxel_layer=dict(max_num_points=-1, point_cloud_range=[-100, -100, -20, 100, 100, 20],
+                                       voxel_layer=dict(max_num_points=-1,
+                                                        point_cloud_range=[-100, -100, -20, 100, 100, 20],
                                                         voxel_size=[0.05, 0.05, 0.05], max_voxels=(-1, -1)))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).train()

@@ -4,10 +4,10 @@ import os
 import numpy as np
 import pytest
 import torch
+from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
-from mmdet3d.registry import DATASETS, MODELS
 
 from elite.models.student_export import export_student_checkpoint
 
@@ -111,6 +111,7 @@ def test_stage_heads_are_per_voxel_on_the_voxel_branch_at_scales_1_2_4_8(setup):
     output at scale 1, 2, 4, 8, against the majority labels of the voxels quantised from the points by 2DPASS's
     formula; the KL reads the voxel logits at each projected point."""
     from test_reference_losses import reference_voxelize_labels
+
     from elite.models.utils import reference_indices
     _, model, batch = setup
     assert model.stage_supervision == 'voxel'
@@ -122,7 +123,8 @@ def test_stage_heads_are_per_voxel_on_the_voxel_branch_at_scales_1_2_4_8(setup):
     point_index, _ = model.correspondence(inputs, samples)
     with torch.no_grad():
         features = model.extract_feat(inputs)
-        cells, lo, hi = torch.tensor(voxels['spatial_shape']), voxels['point_cloud_range'][:3], voxels['point_cloud_range'][3:]
+        cells = torch.tensor(voxels['spatial_shape'])
+        lo, hi = voxels['point_cloud_range'][:3], voxels['point_cloud_range'][3:]
         batch_idx = voxels['point_coors'][:, :1].long()
         for stage, scale in enumerate((1, 2, 4, 8)):
             full_coors = torch.cat([batch_idx, reference_indices(voxels['points'][:, :3], (cells + scale - 1) // scale,

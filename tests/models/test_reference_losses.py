@@ -75,5 +75,6 @@ def test_class_affinity_sums_over_classes():
         s = F.cosine_similarity(student[index][:, None], student[index][None], dim=2)
         t = F.cosine_similarity(teacher[index][:, None], teacher[index][None], dim=2)
         return (s - t).abs().mean()
-    torch.testing.assert_close(affinity_loss(student, teacher, groups, reduction='sum'), one(groups[0]) + one(groups[1]))
+    torch.testing.assert_close(affinity_loss(student, teacher, groups, reduction='sum'),
+                               one(groups[0]) + one(groups[1]))
     torch.testing.assert_close(affinity_loss(student, teacher, groups), (one(groups[0]) + one(groups[1])) / 2)

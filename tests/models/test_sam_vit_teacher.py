@@ -7,12 +7,11 @@ import math
 
 import pytest
 import torch
+from mmdet3d.registry import MODELS
 from torch import nn
 
 import elite  # noqa: F401  (registers the plugin)
-from elite.models.backbones.sam_vit_teacher import (PEFT_ADAPTER, SAMViTTeacher, SplitQKV,
-                                                    build_sam_image_encoder)
-from mmdet3d.registry import MODELS
+from elite.models.backbones.sam_vit_teacher import PEFT_ADAPTER, SAMViTTeacher, SplitQKV, build_sam_image_encoder
 
 CROP = (320, 1024)  # ELiTe's training crop: 20 x 64 tokens
 TINY_DIM = 64

@@ -44,6 +44,7 @@ def test_submanifold_conv_is_exact_on_several_threads():
     """Regression for spconv's racy CPU scatter_add (fixed in elite.models.sparse.spconv_cpu): 64 channels,
     2 threads."""
     import spconv.pytorch as spconv
+
     from elite.models.sparse.spconv_cpu import install_spconv_cpu_fixes
     install_spconv_cpu_fixes()
     threads = torch.get_num_threads()

@@ -2,13 +2,13 @@
 import os
 
 import torch
-from mmengine.config import Config
+from backends import needs_torchsparse
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample, PointData
+from mmengine.config import Config
 
 from elite.benchmark.model_stats import parameter_report
 from elite.models.backbones.spvcnn_lite import point_features
-from backends import needs_torchsparse
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -73,6 +73,7 @@ def test_spconv_and_torchsparse_students_agree_on_a_full_scan():
     """The same weights on both backends: logits and every parameter's gradient on a batch of a full-size
     (120,000-point) scan and a second scan."""
     import numpy as np
+
     from elite.datasets.synthetic import lidar_scan, make_scene
     spconv_model = build(sparse_backend='spconv')
     ts_model = build(sparse_backend='torchsparse')

@@ -17,9 +17,20 @@ from tools_loader import load_tool
 
 from elite.datasets.kitti_files import lidar2img_from_calib, read_calib, read_scan, write_label, write_scan
 from elite.datasets.synthetic import write_dataset
-from elite.pseudo_labels import (SamCheckpointError, SamPseudoLabelGenerator, build_sam, label_grid,
-                                 majority_labels, mask_inputs, paint_masks, point_prompts, pseudo_label_paths,
-                                 read_label_png, sparse_label_images, write_label_png)
+from elite.pseudo_labels import (
+    SamCheckpointError,
+    SamPseudoLabelGenerator,
+    build_sam,
+    label_grid,
+    majority_labels,
+    mask_inputs,
+    paint_masks,
+    point_prompts,
+    pseudo_label_paths,
+    read_label_png,
+    sparse_label_images,
+    write_label_png,
+)
 from elite.pseudo_labels.sam_plg import CompactMasks, box_nms, stable_masks
 from elite.pseudo_labels.writer import load_frame
 

@@ -43,7 +43,8 @@ def test_train_resume_and_test_with_tta_submission_and_pictures(synthetic_root, 
 
     # the unlabelled test split: label loading is dropped, only submission files are written
     assert test.main([CONFIG, checkpoint, '--work-dir', work, '--submit', submit, '--cfg-options',
-                      *data_options(synthetic_root), 'test_dataloader.dataset.ann_file=semantickitti_infos_test.pkl']) == 0
+                      *data_options(synthetic_root),
+                      'test_dataloader.dataset.ann_file=semantickitti_infos_test.pkl']) == 0
     assert sorted(os.listdir(os.path.join(submit, 'sequences', '11', 'predictions'))) == ['000000.label',
                                                                                          '000001.label']
 

@@ -81,6 +81,7 @@ def test_pseudo_label_view(synthetic_root, tmp_path):
     import cv2
     import numpy as np
     from tools_loader import load_tool
+
     from elite.pseudo_labels.writer import pseudo_label_paths, write_label_png
     root = str(tmp_path / 'kitti')
     import shutil

@@ -4,7 +4,6 @@ from typing import Iterable, List, Sequence
 import numpy as np
 
 
-
 def class_weights_from_counts(counts: Sequence[int], power: float = 1 / 3) -> List[float]:
     """Weights for classes with points; a class never seen gets the largest weight (it cannot be rarer)."""
     counts = np.asarray(counts, dtype=np.float64)

@@ -159,7 +159,8 @@ def check_png_bytes(data: bytes, path: str) -> Tuple[int, int]:
 def check_png(path: str) -> Tuple[int, int]:
     """:func:`check_png_bytes` on the file at ``path``."""
     if not os.path.isfile(path):
-        raise _fail(path, 'image not found', 'Extract the KITTI odometry colour archive (image_2) over the dataset root.')
+        raise _fail(path, 'image not found',
+                    'Extract the KITTI odometry colour archive (image_2) over the dataset root.')
     with open(path, 'rb') as f:
         return check_png_bytes(f.read(), path)
 

@@ -15,8 +15,15 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .kitti_files import (KittiFormatError, check_label, check_png, lidar2img_from_calib, read_calib,
-                          read_checked_scan, read_poses)
+from .kitti_files import (
+    KittiFormatError,
+    check_label,
+    check_png,
+    lidar2img_from_calib,
+    read_calib,
+    read_checked_scan,
+    read_poses,
+)
 
 SPLITS: Dict[str, Sequence[str]] = {
     'train': ['00', '01', '02', '03', '04', '05', '06', '07', '09', '10'],

@@ -154,7 +154,8 @@ def crop_scene(scene: Scene, ego_x: float, x_min: float, x_max: float) -> Scene:
     """Keep the primitives overlapping ego_x + [x_min, x_max] along x (ray casting cost grows with count)."""
     lo, hi = ego_x + x_min, ego_x + x_max
     keep_box = (scene.boxes[:, 3] >= lo) & (scene.boxes[:, 0] <= hi)
-    keep_cyl = (scene.cylinders[:, 0] + scene.cylinders[:, 2] >= lo) & (scene.cylinders[:, 0] - scene.cylinders[:, 2] <= hi)
+    keep_cyl = ((scene.cylinders[:, 0] + scene.cylinders[:, 2] >= lo)
+                & (scene.cylinders[:, 0] - scene.cylinders[:, 2] <= hi))
     keep_sph = (scene.spheres[:, 0] + scene.spheres[:, 3] >= lo) & (scene.spheres[:, 0] - scene.spheres[:, 3] <= hi)
     return Scene(scene.boxes[keep_box], scene.box_sem[keep_box], scene.box_inst[keep_box],
                  scene.cylinders[keep_cyl], scene.cyl_sem[keep_cyl], scene.cyl_inst[keep_cyl],

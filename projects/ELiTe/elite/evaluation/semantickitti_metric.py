@@ -22,8 +22,14 @@ from mmengine.logging import MMLogger, print_log
 from terminaltables import AsciiTable
 
 from ..datasets.kitti_files import count_points, read_label, read_scan
-from ..datasets.semantickitti_labels import (CLASS_NAMES, IGNORE_INDEX, LABELS_MAP, LEARNING_MAP_INV,
-                                             raw_to_train, train_to_raw)
+from ..datasets.semantickitti_labels import (
+    CLASS_NAMES,
+    IGNORE_INDEX,
+    LABELS_MAP,
+    LEARNING_MAP_INV,
+    raw_to_train,
+    train_to_raw,
+)
 
 _LIDAR_PATH = re.compile(r'sequences[/\\](?P<sequence>[^/\\]+)[/\\]velodyne[/\\](?P<frame>[^/\\]+)\.bin$')
 

@@ -5,7 +5,8 @@
 network as our :class:`~elite.models.SPVCNNLite` (with its default ``grid='reference'``) +
 :class:`~elite.models.SPVCNNLiteHead`, under other names and with three layout differences, each handled
 below: spconv's 1 x 1 convolution quirk, the reversed axis order of its sparse indices, and voxel offsets
-measured from the voxel's corner instead of its centre. The result is an mmengine checkpoint, ``{'state_dict': ..., 'meta': ...}``, keyed as in
+measured from the voxel's corner instead of its centre. The result is an mmengine checkpoint,
+``{'state_dict': ..., 'meta': ...}``, keyed as in
 :class:`~elite.models.PointVoxelSegmentor` (``backbone.*``, ``decode_head.*``).
 """
 import _compat_pickle

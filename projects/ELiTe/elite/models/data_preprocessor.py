@@ -76,7 +76,8 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
             res_coors -= res_coors.min(0)[0]
             _, point2voxel_map, inds = unique_voxels(res_coors)
             if self.training and self.max_voxels is not None and len(inds) > self.max_voxels:
-                inds = inds[torch.from_numpy(np.random.choice(len(inds), self.max_voxels, replace=False)).to(inds.device)]
+                keep = np.random.choice(len(inds), self.max_voxels, replace=False)
+                inds = inds[torch.from_numpy(keep).to(inds.device)]
             if hasattr(data_sample.gt_pts_seg, 'pts_semantic_mask'):
                 data_sample.gt_pts_seg.voxel_semantic_mask = data_sample.gt_pts_seg.pts_semantic_mask[inds]
             res_voxel_coors = F.pad(res_coors[inds], (1, 0) if self.batch_first else (0, 1), value=i)

@@ -17,8 +17,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 from torch import Tensor, nn
 
 from ..sam_checkpoints import read_weights_only_state_dict
-from ..sam_specs import (SAM_CHECKPOINTS, SAM_EMBEDDING_SIZE, SAM_IMG_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD,
-                         SAM_VARIANTS)
+from ..sam_specs import SAM_CHECKPOINTS, SAM_EMBEDDING_SIZE, SAM_IMG_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD, SAM_VARIANTS
 
 OFFICIAL_TYPES = ('vit_b', 'vit_l', 'vit_h')
 SAM_MODEL_TYPES = ('vit_tiny',) + OFFICIAL_TYPES

@@ -12,9 +12,9 @@ Where exactly: mmengine's ``OptimWrapper.step`` is "clip (``_clip_grad``), then 
 ``_clip_grad`` when clipping is configured (so under AMP it sees unscaled gradients, as the reference's float32
 ones), else first thing in ``step``.
 """
+from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmdet3d.registry import HOOKS
 
 
 def _teacher(runner):

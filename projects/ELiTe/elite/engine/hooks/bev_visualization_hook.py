@@ -8,8 +8,8 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
-from mmengine.hooks import Hook
 from mmdet3d.registry import HOOKS
+from mmengine.hooks import Hook
 
 from ...datasets.kitti_files import read_scan
 from ...visualization.bev import draw_bev, side_by_side
@@ -44,4 +44,5 @@ class BEVVisualizationHook(Hook):
                 titles.append('ground truth')
             name = f'{sample.metainfo.get("sequence", "")}_{sample.metainfo.get("frame_id", self._count)}.png'
             os.makedirs(self.out_dir, exist_ok=True)
-            cv2.imwrite(os.path.join(self.out_dir, name), np.ascontiguousarray(side_by_side(panels, titles)[:, :, ::-1]))
+            picture = side_by_side(panels, titles)[:, :, ::-1]
+            cv2.imwrite(os.path.join(self.out_dir, name), np.ascontiguousarray(picture))

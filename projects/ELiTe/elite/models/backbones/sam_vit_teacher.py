@@ -26,7 +26,6 @@ from torch import Tensor, nn
 from ...sam_checkpoints import read_weights_only_state_dict
 from ...sam_specs import SAM_CHECKPOINTS, SAM_IMG_SIZE, SAM_NECK_CHANNELS, SAM_PATCH_SIZE, SAM_VARIANTS
 
-
 TUNING_MODES = ('fixed', 'pe_ln', 'lora', 'adalora')
 # Every block's q, k, v (split from the fused qkv), attention output projection and both MLP layers.
 PEFT_TARGET_MODULES = ['q', 'k', 'v', 'proj', 'lin1', 'lin2']

@@ -4,7 +4,8 @@ Points get a 10-d feature (x, y, z, intensity, offset to their 0.1 m voxel's poi
 voxel's centre), an MLP 10 -> 64 -> 64, and are averaged into voxels. Four point-voxel stages follow, at
 scales 2, 4, 8, 16: each runs two residual blocks of 3 x 3 x 3 submanifold convolutions on the voxels of
 the previous scale, a point branch, and fuses both into the voxels of its own scale (coarser voxels come
-from quantising the points again, never from strided convolutions; :mod:`.stage_grids` has both grid modes). Each stage's
+from quantising the points again, never from strided convolutions; :mod:`.stage_grids` has both grid modes).
+Each stage's
 features belong to every point: the backbone returns four (N, 64) tensors (as :class:`PointStageFeatures`,
 stored once per leaf, the points that share their voxel at every stage), which the classifier head concatenates and the
 distiller's heads read one by one.

@@ -41,7 +41,6 @@ from ..utils import majority_vote
 from .point_segmentor import PointVoxelSegmentor
 from .ppmskd import PPMSKD
 
-
 LOSS_STYLES = ('reference', 'abstract')
 DEFAULT_WEIGHTS = dict(reference=dict(seg=0.2, feat=0.0, logit=5.0, affinity=1.0),
                        abstract=dict(seg=1.0, feat=1.0, logit=1.0, affinity=1.0))

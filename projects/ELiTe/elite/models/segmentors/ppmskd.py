@@ -57,7 +57,8 @@ class PPMSKD(PointVoxelSegmentor):
 
     def __init__(self, backbone: Dict, decode_head: Dict, teacher: Dict, patch_decoder: Dict,
                  point_decoder: Dict, stage_loss: Dict, num_stages: int = 4, kd_mode: str = 'multi_stage',
-                 stage_supervision: str = 'voxel', loss_weights: Optional[Dict[str, float]] = None, kd_reduction: str = 'mean',
+                 stage_supervision: str = 'voxel', loss_weights: Optional[Dict[str, float]] = None,
+                 kd_reduction: str = 'mean',
                  fused_channels: int = 192, ignore_index: int = 19, max_dense_pixels: Optional[int] = None,
                  **kwargs) -> None:
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
