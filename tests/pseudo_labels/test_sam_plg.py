@@ -1,5 +1,5 @@
 """SAM-PLG (ELITE.md section 5): each step on hand-made inputs, the filters against segment-anything and
-torchvision, and the generator and tools/generate_pseudo_labels.py end to end with a small random SAM (vit_tiny).
+torchvision, and the generator and tools/generate_pseudo_labels.py end to end with a small random SAM (sam_tiny).
 
 A random SAM hardly looks at its prompts; its mask logits are also tiny (std ~0.04), so no mask would pass the
 stability filter. ``sharp_sam`` scales its mask head so that the pipeline keeps and paints masks.
@@ -35,7 +35,7 @@ from elite.pseudo_labels.sam_plg import CompactMasks, box_nms, stable_masks
 from elite.pseudo_labels.writer import load_frame
 
 POINTS_PER_BATCH = 16
-TOOL_ARGS = ['--model-type', 'vit_tiny', '--device', 'cpu', '--points-per-batch', str(POINTS_PER_BATCH),
+TOOL_ARGS = ['--model-type', 'sam_tiny', '--device', 'cpu', '--points-per-batch', str(POINTS_PER_BATCH),
              '--no-progress']
 
 
@@ -51,7 +51,7 @@ def one_thread():
 @pytest.fixture(scope='module')
 def sharp_sam():
     torch.manual_seed(0)
-    sam = build_sam('vit_tiny')
+    sam = build_sam('sam_tiny')
     with torch.no_grad():
         for mlp in sam.mask_decoder.output_hypernetworks_mlps:
             mlp.layers[-1].weight.mul_(1000.0)
@@ -61,7 +61,7 @@ def sharp_sam():
 
 @pytest.fixture(scope='module')
 def tiny_checkpoint(sharp_sam, tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp('sam') / 'sam_vit_tiny.pth')
+    path = str(tmp_path_factory.mktemp('sam') / 'sam_tiny.pth')
     torch.save(sharp_sam.state_dict(), path)
     return path
 
@@ -454,7 +454,7 @@ def test_tool_missing_checkpoint_or_wrong_model_type(small_root, tiny_checkpoint
     assert tool.main(argv) == 1
     err = capsys.readouterr().err
     assert tiny_checkpoint in err and 'not a SAM vit_b checkpoint' in err and 'sam_vit_b_01ec64.pth' in err
-    assert 'looks like vit_tiny' in err
+    assert 'looks like sam_tiny' in err
     assert not os.path.exists(os.path.join(small_root, 'sequences', '00', 'image_2_pseudo'))
 
 
@@ -462,12 +462,12 @@ def test_build_sam_rejects_unreadable_and_mis_shaped_checkpoints(sharp_sam, tmp_
     garbage = tmp_path / 'garbage.pth'
     garbage.write_bytes(b'not a checkpoint')
     with pytest.raises(SamCheckpointError, match='cannot be read'):
-        build_sam('vit_tiny', str(garbage))
+        build_sam('sam_tiny', str(garbage))
     state = sharp_sam.state_dict()
     state['mask_decoder.iou_token.weight'] = torch.zeros(1, 7)
     del state['prompt_encoder.not_a_point_embed.weight']
     bad = str(tmp_path / 'bad.pth')
     torch.save(state, bad)
     with pytest.raises(SamCheckpointError, match=r'1 missing keys .*1 mis-shaped tensors') as err:
-        build_sam('vit_tiny', bad)
+        build_sam('sam_tiny', bad)
     assert bad in str(err.value) and 'looks like' not in str(err.value)

@@ -1,10 +1,10 @@
 """The whole SAM (image encoder, prompt encoder, mask decoder) for pseudo-labelling, loaded strictly.
 
-The official types ('vit_b', 'vit_l', 'vit_h') are built by segment-anything's ``sam_model_registry``; 'vit_tiny'
+The official types ('vit_b', 'vit_l', 'vit_h') are built by segment-anything's ``sam_model_registry``; 'sam_tiny'
 is a small random-weight SAM for tests and CPU demos: a 2-block encoder (embed 64) on SAM's 1024 frame and
 64 x 64 embedding grid, and a 32-wide prompt encoder and mask decoder. The decoder runs once per prompt: at SAM's
 width of 256 it took 0.15 s per prompt on one CPU thread here (0.01 s at width 32), more than a test can afford.
-This is not the teacher's 'vit_tiny' encoder (8 blocks, 256-wide neck): the two checkpoints do not mix.
+It is not the teacher's 'vit_tiny' encoder (8 blocks, 256-wide neck), hence its own name: the two do not mix.
 
 Checkpoints load with ``weights_only=True`` and ``strict=True``: a file of another type stops with its name,
 the type expected and the type it looks like, instead of a partial load.
@@ -20,8 +20,8 @@ from ..sam_checkpoints import read_weights_only_state_dict
 from ..sam_specs import SAM_CHECKPOINTS, SAM_EMBEDDING_SIZE, SAM_IMG_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD, SAM_VARIANTS
 
 OFFICIAL_TYPES = ('vit_b', 'vit_l', 'vit_h')
-SAM_MODEL_TYPES = ('vit_tiny',) + OFFICIAL_TYPES
-# vit_tiny: small enough for a test to run hundreds of prompts in seconds on one thread.
+SAM_MODEL_TYPES = ('sam_tiny',) + OFFICIAL_TYPES
+# sam_tiny: small enough for a test to run hundreds of prompts in seconds on one thread.
 TINY_ENCODER = dict(embed_dim=64, depth=2, num_heads=2, global_attn_indexes=(1,))
 TINY_PROMPT_DIM = 32
 
@@ -31,7 +31,7 @@ class SamCheckpointError(ValueError):
 
 
 def build_tiny_sam() -> Sam:
-    """The random-weight 'vit_tiny' SAM (seed torch beforehand for reproducible weights)."""
+    """The random-weight 'sam_tiny' SAM (seed torch beforehand for reproducible weights)."""
     image_encoder = ImageEncoderViT(
         img_size=SAM_IMG_SIZE, patch_size=SAM_IMG_SIZE // SAM_EMBEDDING_SIZE, mlp_ratio=4,
         out_chans=TINY_PROMPT_DIM, qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True,
@@ -57,7 +57,7 @@ def build_sam(model_type: str = 'vit_h', checkpoint: Optional[str] = None) -> Sa
     if model_type not in SAM_MODEL_TYPES:
         raise ValueError(f'unknown SAM model type {model_type!r}; choose one of {", ".join(SAM_MODEL_TYPES)}')
     state = None if checkpoint is None else read_sam_checkpoint(checkpoint, model_type)
-    sam = build_tiny_sam() if model_type == 'vit_tiny' else sam_model_registry[model_type](checkpoint=None)
+    sam = build_tiny_sam() if model_type == 'sam_tiny' else sam_model_registry[model_type](checkpoint=None)
     if state is not None:
         load_sam_state(sam, state, checkpoint, model_type)
     return sam.eval()
@@ -93,11 +93,11 @@ def load_sam_state(sam: Sam, state: Mapping[str, Tensor], path: str, model_type:
 
 
 def _expected_file(model_type: str) -> str:
-    return SAM_CHECKPOINTS[model_type] if model_type in OFFICIAL_TYPES else 'a SAM vit_tiny state dict'
+    return SAM_CHECKPOINTS[model_type] if model_type in OFFICIAL_TYPES else 'a sam_tiny state dict'
 
 
 def _encoder_shape(model_type: str) -> Tuple[int, int]:
-    arch = TINY_ENCODER if model_type == 'vit_tiny' else SAM_VARIANTS[model_type]
+    arch = TINY_ENCODER if model_type == 'sam_tiny' else SAM_VARIANTS[model_type]
     return arch['embed_dim'], arch['depth']
 
 
