@@ -49,7 +49,7 @@ def main(argv=None) -> int:
                          help='dataset root with infos (default: full-size synthetic frames, generated once)')
     teacher = sub.add_parser('teacher', help='time the teacher with and without token cut')
     teacher.add_argument('config')
-    teacher.add_argument('--repeats', type=int, default=2)
+    teacher.add_argument('--repeats', type=int, default=3)
     teacher.add_argument('--no-step-split', action='store_true', help='skip the training-step split')
     teacher.add_argument('--data-root', default='data/benchmark_kitti')
     plg = sub.add_parser('pseudo-labels', help='time SAM pseudo-label generation')

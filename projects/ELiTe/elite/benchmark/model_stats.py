@@ -136,11 +136,6 @@ def timed_in_turn(fns: Dict[str, Callable[[int], None]], warmup: int, repeats: i
             for name in fns}
 
 
-def timed(fn: Callable[[int], None], warmup: int, repeats: int, device: str) -> Dict[str, float]:
-    """:func:`timed_in_turn` for one function."""
-    return timed_in_turn({'fn': fn}, warmup, repeats, device)['fn']
-
-
 def time_inference(models: Dict[str, nn.Module], samples: List[dict], repeats: int, warmup: int,
                    device: str) -> Dict[str, Dict[str, float]]:
     """Preprocessing + forward of one scan at a time (batch 1), cycling through ``samples``; the models

@@ -10,26 +10,28 @@ from mmengine.registry import init_default_scope
 
 from .data_pipeline import ensure_full_size_frames
 from .machine import machine_description
-from .model_stats import build_model, timed
+from .model_stats import build_model, timed_in_turn
 
 
-def teacher_report(config: str, crop_hw=(320, 1024), warmup: int = 1, repeats: int = 2) -> Dict:
-    """Teacher forward + backward on one (1024 x 1024 padded) crop, with token cut and without."""
+def teacher_report(config: str, crop_hw=(320, 1024), warmup: int = 1, repeats: int = 3) -> Dict:
+    """Teacher forward + backward on one (1024 x 1024 padded) crop, with token cut and without, taking turns
+    run by run (median and range of ``repeats`` each)."""
     model = build_model(config)
     teacher = model.teacher
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     teacher.to(device).train()
     img = torch.randn(1, 3, 1024, 1024, device=device)
 
-    def step(_: int) -> None:
-        outputs = teacher(img, crop_hw)
-        sum(o.float().mean() for o in outputs).backward()
+    def step(cut: bool):
+        def run(_: int) -> None:
+            teacher.token_cut = cut
+            outputs = teacher(img, crop_hw)
+            sum(o.float().mean() for o in outputs).backward()
+        return run
 
-    results = {}
-    for name, cut in (('cut', True), ('full', False)):
-        teacher.token_cut = cut
-        results[name] = timed(step, warmup, repeats, device)
-    return dict(cut_ms=results['cut']['ms'], full_ms=results['full']['ms'],
+    results = timed_in_turn({'cut': step(True), 'full': step(False)}, warmup, repeats, device)
+    return dict(cut_ms=results['cut']['ms'], full_ms=results['full']['ms'], cut_range_ms=results['cut']['range_ms'],
+                full_range_ms=results['full']['range_ms'],
                 speedup=round(results['full']['ms'] / results['cut']['ms'], 2),
                 cut_peak_mb=results['cut']['peak_mb'], full_peak_mb=results['full']['peak_mb'],
                 crop=list(crop_hw), variant=teacher.variant, tuning=teacher.tuning, device=device,
