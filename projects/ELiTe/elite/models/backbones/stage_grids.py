@@ -35,7 +35,7 @@ class StageTransfer:
     pair_out: (P,) output voxel of each pair.
     pair_points: (P,) number of points of each pair (float): the weights of every average "over points".
     context: (V_a,) context group of each input voxel (``coors_a // 2``); ``num_context`` groups.
-    out_of_leaf: (L,) output voxel of each leaf (see :func:`build_stage_transfers`); None: the leaves are
+    out_of_leaf: (L,) output voxel of each leaf (see :func:`reference_transfers`); None: the leaves are
         the output voxels.
     """
     coors: Tensor
