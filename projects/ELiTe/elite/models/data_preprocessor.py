@@ -47,6 +47,13 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
     the parent; ``point2img_index`` / ``img_indices`` stay on each data sample, moved to the device.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.voxel_type == 'minkunet' and not torch.cuda.is_available():
+            # mmdet3d's spconv / torchsparse models run on this CPU: their CPU fixes, once (no-ops without them)
+            install_spconv_cpu_fixes()
+            install_torchsparse_cpu_fixes()
+
     def voxelize(self, points: List[Tensor], data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
         if self.voxel_type == 'point_voxel':
             return self._voxelize_point_voxel(points)
@@ -66,9 +73,6 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
                     voxel_size=voxel_size, point_cloud_range=pc_range)
 
     def _voxelize_minkunet(self, points: List[Tensor], data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
-        if points[0].device.type == 'cpu':  # mmdet3d's spconv / torchsparse models on the CPU need these fixes
-            install_spconv_cpu_fixes()
-            install_torchsparse_cpu_fixes()
         voxel_size = points[0].new_tensor(self.voxel_layer.voxel_size)
         voxels, coors = [], []
         for i, (res, data_sample) in enumerate(zip(points, data_samples)):

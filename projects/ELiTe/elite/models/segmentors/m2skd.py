@@ -185,18 +185,20 @@ class MultiScanDistillation:
 
     def multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
                          student_features: List[Tensor], student_logits: Tensor) -> Dict[str, Tensor]:
-        if self.loss_style == 'reference':
-            return self.reference_multiscan_losses(batch_inputs_dict, batch_data_samples, student_logits)
+        """The multi-scan teacher on the fused scan, then the terms of ``loss_style``."""
         backbone, head = self.multiscan_networks()
-        student_features = list(student_features)  # per point (N, C_i) each
         teacher_features = backbone(batch_inputs_dict['voxels'])
         teacher_logits = head(teacher_features)
         original = torch.cat([s.original_mask for s in batch_data_samples])
+        if self.loss_style == 'reference':
+            return self.reference_terms(batch_inputs_dict, batch_data_samples, student_logits, teacher_logits,
+                                        original)
         w, temperature = self.multiscan_weights, self.temperature
         losses = {}
         if self.multiscan_teacher != 'frozen':
             seg = head.loss_by_feat(teacher_logits, batch_data_samples)
             losses['loss_multiscan_seg'] = w['seg'] * sum(seg.values())
+        student_features = list(student_features)  # per point (N, C_i) each
         target_features = [f[original].detach() for f in teacher_features]
         target_logits = teacher_logits[original].detach()
         losses['loss_feat_kd'] = w['feat'] * torch.stack(
@@ -208,13 +210,10 @@ class MultiScanDistillation:
             torch.cat(student_features, 1), torch.cat(target_features, 1), self.instance_groups(batch_data_samples))
         return losses
 
-
-    def reference_multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
-                                   student_logits: Tensor) -> Dict[str, Tensor]:
+    def reference_terms(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, student_logits: Tensor,
+                        teacher_logits: Tensor, original: Tensor) -> Dict[str, Tensor]:
         """The released code's terms (module docstring), per point."""
-        backbone, head = self.multiscan_networks()
-        teacher_logits = head(backbone(batch_inputs_dict['voxels']))
-        original = torch.cat([s.original_mask for s in batch_data_samples])
+        head = self.multiscan_networks()[1]
         labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
         w = self.multiscan_weights
         losses = {}
@@ -230,6 +229,7 @@ class MultiScanDistillation:
         losses['loss_affinity_kd'] = w['affinity'] * affinity_loss(
             student_logits, target_logits, self.class_groups(labels[original]), reduction='sum')
         return losses
+
 
 def single_scan_samples(batch_data_samples: SampleList) -> SampleList:
     """Data samples restricted to the original points (labels, and pixels re-indexed to those points)."""
