@@ -1,14 +1,21 @@
 """The reference's learning-rate schedule and AdaLoRA allocation order inside mmengine's loop."""
 import math
+import os
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
+from mmengine.runner import Runner
 from torch import nn
 
 import elite.engine.schedulers as schedulers
 from elite.engine.hooks.adalora_hook import AdaLoRARankAllocationHook
 from elite.engine.schedulers import ReferenceCosineLR
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def reference_factor(k, num_epochs, batch_size, dataset_size, num_gpu):
@@ -74,3 +81,38 @@ def test_allocation_sees_unclipped_gradients_before_the_step_in_reference_order(
     else:  # peft's order: after clipping and the step, before zero_grad
         assert grad_norm == pytest.approx(1.0) and weight == pytest.approx(-0.6)
     assert float(param.detach()[0]) == pytest.approx(-0.6)  # the clipped step happened once either way
+
+
+class _LinearModel(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(1, 1)
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        return dict(loss=self.linear(torch.stack(inputs)).pow(2).mean())
+
+
+class _RecordLR(Hook):
+    def __init__(self):
+        self.lrs = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.lrs.append(runner.optim_wrapper.get_lr()['lr'][0])
+
+
+def test_shipped_schedule_ends_with_the_run(tmp_path):
+    """The configs' scheduler has no `end`: the runner ends it with train_cfg.max_epochs, so overriding the
+    epochs (a demo, --cfg-options) keeps the reference cosine over the whole run."""
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'spvcnnlite_demo.py'))
+    epochs, batch, dataset = 3, 2, 10
+    record = _RecordLR()
+    runner = Runner(model=_LinearModel(), work_dir=str(tmp_path), optim_wrapper=cfg.optim_wrapper,
+                    param_scheduler=cfg.param_scheduler,
+                    train_dataloader=dict(dataset=[dict(inputs=torch.ones(1))] * dataset, batch_size=batch,
+                                          sampler=dict(type='DefaultSampler', shuffle=False),
+                                          collate_fn=dict(type='pseudo_collate')),
+                    train_cfg=dict(by_epoch=True, max_epochs=epochs), custom_hooks=[record],
+                    default_hooks=dict(checkpoint=None, logger=None), default_scope='mmdet3d')
+    runner.train()
+    expected = [0.24 * reference_factor(k, epochs, batch, dataset, 1) for k in range(epochs * dataset // batch)]
+    assert record.lrs == pytest.approx(expected, rel=1e-9)

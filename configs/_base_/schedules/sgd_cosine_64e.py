@@ -1,16 +1,15 @@
 # ELITE.md section 6: SGD lr 0.24, momentum 0.9, Nesterov, weight decay 1e-4, 64 epochs,
 # cosine decay per iteration, gradient clipping at norm 1 (batch 4 per GPU, set in the dataset config).
-max_epochs = 64
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.24, momentum=0.9, nesterov=True, weight_decay=1e-4),
     clip_grad=dict(max_norm=1.0, norm_type=2))
 # The reference schedule (2DPASS / ELiTe utils/schedulers.py): with one process a cosine per iteration from
 # 0.24 to 0 (the same as CosineAnnealingLR); with G > 1 processes first a linear warm-up of 1000 // G iterations.
-param_scheduler = [
-    dict(type='ReferenceCosineLR', warmup_iters=1000, by_epoch=True, begin=0, end=max_epochs,
-         convert_to_iter_based=True)
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
+# No `end`: the runner ends it with the run (train_cfg.max_epochs), so a config or --cfg-options that changes the
+# epochs changes the schedule with them.
+param_scheduler = [dict(type='ReferenceCosineLR', warmup_iters=1000, by_epoch=True, begin=0,
+                        convert_to_iter_based=True)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=64, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
