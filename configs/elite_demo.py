@@ -2,6 +2,4 @@
 # CPU in minutes. Expects data/synthetic_kitti/ with its infos (tools/run_demo.py makes them).
 _base_ = ['./elite_semantickitti.py', './_base_/synthetic_demo.py']
 locals().update(_base_.synthetic_demo)
-model = dict(**_base_.tiny_teacher,
-             decode_head=dict(loss_decode=dict(class_weight=_base_.synthetic_class_weight)),
-             stage_loss=dict(loss_ce=dict(class_weight=_base_.synthetic_class_weight)))
+model = _base_.tiny_elite

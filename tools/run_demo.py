@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 
 import elite  # noqa: F401  (first: registers the plugin and quiets third-party import warnings)
 from elite.datasets.synthetic import ensure_synthetic_dataset
-from elite.visualization import denormalize_image, draw_points_on_image
+from elite.visualization import draw_points_on_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +39,7 @@ def save_sample_overlay(config: str, preprocessor_config: str, data_root: str, o
     print(f'frames: train {len(dataset)}; sample 0: {len(points)} points, '
           f'{len(data_sample.point2img_index)} on the {tuple(data_sample.img_shape)} crop, '
           f'{len(voxels["coors"])} voxels, image batch {tuple(batch["inputs"]["imgs"].shape)}')
-    img = denormalize_image(batch['inputs']['imgs'][0].numpy(), data_sample.img_shape)
+    img = np.ascontiguousarray(sample['inputs']['img'].permute(1, 2, 0).numpy())  # the crop, as packed (RGB)
     labels = data_sample.gt_pts_seg.pts_semantic_mask.numpy()[data_sample.point2img_index.numpy()]
     palette = np.array(dataset.metainfo['palette'] + [[128, 128, 128]], dtype=np.uint8)
     overlay = draw_points_on_image(img, data_sample.img_indices.numpy(), palette[labels], radius=2)

@@ -17,5 +17,8 @@ synthetic_demo = dict(
 # from elite.datasets.class_weights; SemanticKITTI's weights do not fit these scenes.
 synthetic_class_weight = [1.4257, 2.7502, 17.1192, 17.1192, 17.1192, 4.1638, 17.1192, 17.1192, 1.0, 17.1192,
                           1.1694, 17.1192, 1.2205, 1.9302, 3.2071, 3.7935, 1.3498, 4.33, 17.1192]
-# the image teacher at CPU size: the small random-weight SAM encoder (vit_tiny, 64 channels) and its decoders
-tiny_teacher = dict(teacher=dict(variant='vit_tiny'), patch_decoder=dict(in_channels=64, channels=32))
+# ELiTe at CPU size: the small random-weight SAM encoder (vit_tiny, 64 channels) and its decoders, and the
+# synthetic class weights in every head's cross-entropy
+synthetic_ce = dict(loss_decode=dict(class_weight=synthetic_class_weight))
+tiny_elite = dict(teacher=dict(variant='vit_tiny'), patch_decoder=dict(in_channels=64, channels=32, **synthetic_ce),
+                  decode_head=synthetic_ce, point_decoder=synthetic_ce, fused_decoder=synthetic_ce)

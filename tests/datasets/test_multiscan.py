@@ -1,5 +1,7 @@
 """MultiScanHardInstances on a constructed moving sequence: gathered instances land where they are now."""
 
+import shutil
+
 import numpy as np
 import pytest
 from mmdet3d.datasets.transforms import LoadAnnotations3D, LoadPointsFromFile, PointSample, PointSegClassMapping
@@ -38,13 +40,16 @@ def moving_sequence(tmp_path):
     return seq
 
 
-def load(seq, frame):
+def load(seq, frame, lidar_path=None, label_path=None):
+    """The results the dataset gives the pipeline: file paths, and the frame's identity from its infos."""
     mapping = np.full(260, 19)
     for raw, train_id in LABELS_MAP.items():
         mapping[raw] = train_id
-    lidar_path = str(seq / 'velodyne' / f'{frame:06d}.bin')
+    lidar_path = lidar_path or str(seq / 'velodyne' / f'{frame:06d}.bin')
     results = dict(lidar_path=lidar_path, lidar_points=dict(lidar_path=lidar_path),
-                   pts_semantic_mask_path=str(seq / 'labels' / f'{frame:06d}.label'), seg_label_mapping=mapping)
+                   pts_semantic_mask_path=label_path or str(seq / 'labels' / f'{frame:06d}.label'),
+                   seg_label_mapping=mapping, sequence=seq.name, frame_id=f'{frame:06d}',
+                   data_root=str(seq.parent.parent), sample_idx=frame)
     results = LoadPointsFromFile(coord_type='LIDAR', load_dim=4, use_dim=4)(results)
     results = LoadAnnotations3D(with_bbox_3d=False, with_label_3d=False, with_seg_3d=True, seg_3d_dtype='np.int32',
                                 seg_offset=2 ** 16, dataset_type='semantickitti')(results)
@@ -105,3 +110,27 @@ def test_translation_only_alignment_and_no_fusion_before_min_frame(moving_sequen
     gathered = points[n:][instance[n:] == 7, :3]
     np.testing.assert_allclose(gathered[-len(GRID):] - gathered[-len(GRID):].mean(0), truck0 - truck0.mean(0),
                                atol=1e-4)
+
+
+def test_the_frame_comes_from_the_infos_not_the_scan_path(moving_sequence, tmp_path):
+    """The current scan and label copied elsewhere under other names: the previous scans are still found."""
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    shutil.copy(moving_sequence / 'velodyne' / '000002.bin', elsewhere / 'current_scan.bin')
+    shutil.copy(moving_sequence / 'labels' / '000002.label', elsewhere / 'current_scan.label')
+    moved = MultiScanHardInstances()(load(moving_sequence, 2, str(elsewhere / 'current_scan.bin'),
+                                          str(elsewhere / 'current_scan.label')))
+    in_place = MultiScanHardInstances()(load(moving_sequence, 2))
+    assert len(moved['points']) == len(in_place['points']) == 2 * len(GRID) + 20 + 2 * 2 * len(GRID)
+    np.testing.assert_array_equal(moved['points'].tensor.numpy(), in_place['points'].tensor.numpy())
+
+
+@pytest.mark.parametrize('key, fix', [('sequence', 'tools/create_data.py semantickitti'),
+                                      ('frame_id', 'tools/create_data.py semantickitti'),
+                                      ('data_root', 'SemanticKittiFrameDataset')])
+def test_missing_identity_names_the_sample_and_the_fix(moving_sequence, key, fix):
+    results = load(moving_sequence, 2)  # its lidar_path is in the dataset layout, but is not read back
+    del results[key]
+    with pytest.raises(KeyError, match=fix) as err:
+        MultiScanHardInstances()(results)
+    assert f'sample 2 ({results["lidar_path"]})' in str(err.value) and key in str(err.value)

@@ -11,10 +11,11 @@ from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
-from elite.datasets.semantickitti_labels import LABELS_MAP, raw_to_learning
+from elite.datasets.kitti_files import image_path
+from elite.datasets.pseudo_label_files import pseudo_label_paths
+from elite.datasets.semantickitti_labels import LABELS_MAP, learning_to_train, raw_to_learning
 from elite.datasets.synthetic import CLASS_RGB
-from elite.datasets.transforms.sam_pseudo_label import pseudo_label_path
-from elite.visualization import denormalize_image
+from elite.datasets.transforms import SAMPseudoLabel
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PALETTE = np.array(list(CLASS_RGB.values()), dtype=np.float64)
@@ -34,12 +35,18 @@ def pseudo_root(synthetic_root, tmp_path_factory):
     shutil.copytree(os.path.join(synthetic_root, 'sequences'), os.path.join(root, 'sequences'))
     for name in glob.glob(os.path.join(synthetic_root, '*.pkl')):
         shutil.copy(name, root)
-    for img_path in glob.glob(os.path.join(root, 'sequences', '*', 'image_2', '*.png')):
-        # the PNGs hold learning_map ids (0 = unlabelled, mmdet3d class c as c + 1), as the generator writes them
-        label = raw_to_learning(colour_to_raw(cv2.imread(img_path)[:, :, ::-1])).astype(np.uint16)
-        os.makedirs(os.path.dirname(pseudo_label_path(img_path)), exist_ok=True)
-        cv2.imwrite(pseudo_label_path(img_path), label)
+    for seq in ('00', '08', '11'):
+        for frame in (0, 1):
+            # the PNGs hold learning_map ids (0 = unlabelled, mmdet3d class c as c + 1), as the generator writes them
+            img = cv2.imread(image_path(root, seq, frame))[:, :, ::-1]
+            path = pseudo_label_paths(root, seq, frame)[0]
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            cv2.imwrite(path, raw_to_learning(colour_to_raw(img)).astype(np.uint16))
     return root
+
+
+def train_ids(path: str) -> np.ndarray:
+    return learning_to_train(cv2.imread(path, cv2.IMREAD_UNCHANGED))
 
 
 def camera_dataset(root, with_jitter=False):
@@ -63,7 +70,7 @@ def test_pseudo_labels_follow_the_image_pixel_for_pixel(pseudo_root):
         img_hw = sample.metainfo['img_shape']
         flips.add(sample.metainfo['img_flip'])
         label = sample.img_seg_label.numpy()
-        assert label.shape == sample.metainfo['pad_shape'] and (label[img_hw[0]:] == 19).all()
+        assert label.shape == tuple(img_hw)  # the crop's pixels, no padding
     assert flips == {True, False}
     # compare with the image of the same draw
     for seed in range(4):
@@ -71,20 +78,43 @@ def test_pseudo_labels_follow_the_image_pixel_for_pixel(pseudo_root):
         torch.manual_seed(seed)
         out = dataset[0]
         img_hw = out['data_samples'].metainfo['img_shape']
-        img = denormalize_image(out['inputs']['img'].numpy(), img_hw)
+        img = out['inputs']['img'].permute(1, 2, 0).numpy()
         expected = mapping[colour_to_raw(img)]
-        np.testing.assert_array_equal(out['data_samples'].img_seg_label.numpy()[:img_hw[0], :img_hw[1]], expected)
+        np.testing.assert_array_equal(out['data_samples'].img_seg_label.numpy(), expected)
+
+
+def frame_results(root, seq, frame, shape, img_path='/camera/elsewhere/any_name.png'):
+    """What the dataset gives SAMPseudoLabel: the identity from the infos; the image path says nothing."""
+    return dict(img_path=img_path, img=np.zeros(tuple(shape) + (3,), np.uint8), sequence=seq, frame_id=frame,
+                data_root=root, sample_idx=3)
+
+
+def test_the_frame_comes_from_the_infos_not_the_image_path(pseudo_root):
+    """An image outside ``sequences/XX/image_2`` (or named otherwise) still gets its frame's pseudo-label."""
+    path = pseudo_label_paths(pseudo_root, '08', '000001')[0]
+    expected = train_ids(path)
+    label = SAMPseudoLabel()(frame_results(pseudo_root, '08', '000001', expected.shape))['img_seg_label']
+    np.testing.assert_array_equal(label, expected)
+    assert not np.array_equal(label, train_ids(pseudo_label_paths(pseudo_root, '08', '000000')[0]))
+
+
+def test_missing_identity_names_the_sample_and_the_fix(pseudo_root):
+    standard = image_path(pseudo_root, '08', '000001')  # a path in the dataset layout is not read back
+    results = frame_results(pseudo_root, '08', '000001', (376, 1241), img_path=standard)
+    for key, fix in [('frame_id', 'tools/create_data.py semantickitti'), ('sequence', 'tools/create_data.py'),
+                     ('data_root', 'SemanticKittiMMDataset')]:
+        with pytest.raises(KeyError, match=fix) as err:
+            SAMPseudoLabel()({k: v for k, v in results.items() if k != key})
+        assert 'sample 3' in str(err.value) and key in str(err.value)
 
 
 def test_raw_id_pseudo_labels_of_older_versions_are_refused(pseudo_root, tmp_path):
-    from elite.datasets.transforms import SAMPseudoLabel
-    img_path = glob.glob(os.path.join(pseudo_root, 'sequences', '00', 'image_2', '*.png'))[0]
-    label_path = pseudo_label_path(img_path)
+    label_path = pseudo_label_paths(pseudo_root, '00', '000000')[0]
     learning = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
     try:
         cv2.imwrite(label_path, np.full_like(learning, 40))  # raw 'road'
         with pytest.raises(ValueError, match='generate the pseudo-labels again') as err:
-            SAMPseudoLabel()(dict(img_path=img_path, img=np.zeros(learning.shape + (3,), np.uint8)))
+            SAMPseudoLabel()(frame_results(pseudo_root, '00', '000000', learning.shape))
         assert label_path in str(err.value)
     finally:
         cv2.imwrite(label_path, learning)
@@ -104,9 +134,11 @@ def test_distiller_uses_every_labelled_pixel(pseudo_root):
     batch = model.data_preprocessor(pseudo_collate([camera_dataset(pseudo_root)[0]]), training=True)
     sample = batch['data_samples'][0]
     img_hw = tuple(sample.img_shape)
-    indices, labels = model.labelled_pixels(batch['data_samples'], img_hw)
-    labelled = (sample.img_seg_label[:img_hw[0], :img_hw[1]] != 19).sum()
-    assert len(labels) == len(indices[0]) == labelled > 20 * len(sample.point2img_index)
+    pixels, labels = model.labelled_pixels(batch['data_samples'], img_hw)
+    labelled = (sample.img_seg_label != 19).sum()
+    assert len(labels) == len(pixels) == labelled > 20 * len(sample.point2img_index)
+    rows, cols = pixels.pixels[:, 1], pixels.pixels[:, 2]
+    assert torch.equal(sample.img_seg_label[rows, cols], labels) and (pixels.pixels[:, 0] == 0).all()
     losses = model(**batch, mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
     model.max_dense_pixels = 100

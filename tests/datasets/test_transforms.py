@@ -6,7 +6,6 @@ from mmdet3d.structures.points import LiDARPoints
 from elite.datasets.transforms import (
     BottomCropImage,
     FlipImageHorizontal,
-    NormalizePadImage,
     PackPointImageInputs,
     ProjectPointsToImage,
     RandomFlip3DPointsOnly,
@@ -21,7 +20,7 @@ def make_results(num_points=6, width=8, height=4):
     points[:, 3] = np.arange(num_points)  # intensity = original index, to follow points by hand
     img = np.arange(height * width * 3, dtype=np.uint8).reshape(height, width, 3)
     return dict(points=LiDARPoints(points, points_dim=4), img=img, img_shape=(height, width),
-                point2img_index=np.arange(num_points), img_indices=np.stack(
+                pixel_point_ids=np.arange(num_points), img_indices=np.stack(
                     [np.arange(num_points) % height, np.arange(num_points)], 1).astype(np.int64))
 
 
@@ -34,12 +33,13 @@ def with_index_column(results):
 
 def test_resolve_handles_reorder_drop_and_duplicates():
     results = with_index_column(make_results())
-    results['point2img_index'] = np.array([1, 2, 4])  # points 0, 3, 5 have no pixel
+    results['pixel_point_ids'] = np.array([1, 2, 4])  # points 0, 3, 5 have no pixel
     results['img_indices'] = np.array([[0, 10], [0, 20], [0, 40]])
     results['points'] = results['points'][np.array([4, 0, 2, 4, 5])]  # 1 and 3 dropped, 4 duplicated
     resolve_point2img_index(results)
-    np.testing.assert_array_equal(results['point2img_index'], [0, 2, 3])
+    np.testing.assert_array_equal(results['point2img_index'], [0, 2, 3])  # positions, the ids are gone
     np.testing.assert_array_equal(results['img_indices'], [[0, 40], [0, 20], [0, 40]])
+    assert 'pixel_point_ids' not in results
     assert results['points'].tensor.shape == (5, 4)
     assert not results['points'].attribute_dims
 
@@ -73,7 +73,7 @@ def test_bottom_crop_shifts_and_filters():
     top, left = out['crop_offset']
     assert (top, left) == (2, 1)
     # kept: rows 2, 3 and cols 1..5 -> points 2, 3 (rows 2, 3; cols 2, 3); point 6 (row 2, col 6) is right of it
-    np.testing.assert_array_equal(out['point2img_index'], [2, 3])
+    np.testing.assert_array_equal(out['pixel_point_ids'], [2, 3])
     np.testing.assert_array_equal(out['img_indices'], [[0, 1], [1, 2]])
     assert out['img'].shape == (2, 5, 3) and out['img_shape'] == (2, 5)
     original = make_results(num_points=8)['img']
@@ -94,17 +94,6 @@ def test_image_flip_mirrors_columns():
     np.testing.assert_array_equal(out['img_indices'][:, 1], 8 - 1 - np.arange(6))
     for (r, c), i in zip(out['img_indices'], range(6)):  # the pixel content follows the index
         np.testing.assert_array_equal(out['img'][r, c], img[i % 4, i])
-
-
-def test_normalize_pad():
-    results = make_results()
-    out = NormalizePadImage(pad_shape=(16, 32))(results)
-    assert out['img'].shape == (16, 32, 3) and out['img'].dtype == np.float32
-    assert out['img_shape'] == (4, 8) and out['pad_shape'] == (16, 32)
-    np.testing.assert_allclose(out['img'][0, 0], (np.array([0, 1, 2]) - [123.675, 116.28, 103.53])
-                               / [58.395, 57.12, 57.375], rtol=1e-6)
-    assert (out['img'][4:] == 0).all() and (out['img'][:, 8:] == 0).all()
-    assert NormalizePadImage(pad_shape=None, size_divisor=16)(make_results())['img'].shape == (16, 16, 3)
 
 
 def test_mmdet3d_random_flip3d_is_left_as_it_is():

@@ -29,7 +29,7 @@ def test_short_elite_run_lowers_losses_and_allocates_ranks(synthetic_root, tmp_p
     history = runner.message_hub.log_scalars
     names = [k for k in history if k.startswith('train/loss_')]
     supervised = [k for k in names if 'kd' not in k and 'orth' not in k]
-    assert len(supervised) == 2 + 4 * 2 + 1  # student CE + Lovasz, 4 point and 4 patch stages, fused
+    assert len(supervised) == 2 * (1 + 4 * 2 + 1)  # CE + Lovasz of the student, 4 point and 4 patch stages, fused
     for name in supervised:
         values = history[name].data[0]
         assert np.mean(values[-3:]) < np.mean(values[:3]), (name, values)

@@ -206,3 +206,24 @@ def test_reference_protocol_needs_the_scan_file(synthetic_root):
     sample.pred_pts_seg = PointData(pts_semantic_mask=torch.zeros(3, dtype=torch.long))
     with pytest.raises(FileNotFoundError, match='/nowhere/000000.bin'):
         evaluator.process([sample])
+
+
+def test_scan_identity_comes_from_the_metainfo_not_the_path(synthetic_root, tmp_path):
+    """The predictions go where the sample's infos say (sequence, frame_id), wherever its scan file lies; a sample
+    without them is refused even when its lidar_path is in the dataset layout."""
+    num_points = count_points(scan_path(synthetic_root, '11', '000001'))
+    renamed = tmp_path / 'scans' / 'renamed.bin'
+    renamed.parent.mkdir()
+    renamed.write_bytes(open(scan_path(synthetic_root, '11', '000001'), 'rb').read())
+    sub = tmp_path / 'submission'
+    evaluator = make_evaluator(synthetic_root, submission_dir=str(sub))
+    sample = make_sample(synthetic_root, '11', '000001', np.zeros(num_points, np.int64), {})
+    sample.set_metainfo(dict(lidar_path=str(renamed)))
+    evaluator.process([sample])
+    assert os.listdir(sub / 'sequences' / '11' / 'predictions') == ['000001.label']
+
+    standard = Det3DDataSample(metainfo=dict(lidar_path=scan_path(synthetic_root, '11', '000000'), sample_idx=5))
+    standard.pred_pts_seg = PointData(pts_semantic_mask=torch.zeros(num_points, dtype=torch.long))
+    with pytest.raises(KeyError, match='tools/create_data.py semantickitti.*PackPointImageInputs') as err:
+        evaluator.process([standard])
+    assert 'sample 5' in str(err.value) and scan_path(synthetic_root, '11', '000000') in str(err.value)

@@ -74,3 +74,42 @@ def test_images_are_stacked():
                 data_samples=[Det3DDataSample(), Det3DDataSample()])
     out = pre(data)
     torch.testing.assert_close(out['inputs']['imgs'], torch.stack(imgs))
+
+
+def test_images_are_normalised_and_the_correspondence_made_batch_global():
+    pre = MODELS.build(dict(type='PointImageDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                            std=[58.395, 57.12, 57.375]))
+    imgs = [torch.randint(0, 256, (3, 4, 6), dtype=torch.uint8) for _ in range(2)]
+    samples = [sample_with_mask(5), sample_with_mask(7)]
+    samples[1].img_indices = torch.tensor([[0, 1], [2, 3], [3, 5]])
+    out = pre(dict(inputs=dict(points=[torch.zeros(5, 4), torch.zeros(7, 4)], img=imgs), data_samples=samples))
+    mean = torch.tensor([123.675, 116.28, 103.53])[:, None, None]
+    std = torch.tensor([58.395, 57.12, 57.375])[:, None, None]
+    torch.testing.assert_close(out['inputs']['imgs'], (torch.stack(imgs).float() - mean) / std)
+    correspondence = out['inputs']['point_pixels']
+    assert correspondence.point_index.tolist() == [0, 1, 2, 5, 6, 7]  # sample 1's points start at row 5
+    assert correspondence.pixels.pixels[3:].tolist() == [[1, 0, 1], [1, 2, 3], [1, 3, 5]]
+    assert correspondence.pixels.img_hw == (4, 6)
+
+
+def test_single_scan_inputs_reuse_the_fused_voxel_coordinates():
+    """M2SKD: the original points' voxels come from the fused scan's coordinates, equal to voxelising the
+    original points anew; the correspondence is renumbered among them."""
+    pre = build('point_voxel')
+    torch.manual_seed(0)
+    points = [torch.rand(40, 4) * 20 - 10, torch.rand(30, 4) * 20 - 10]
+    samples = [sample_with_mask(40), sample_with_mask(30)]
+    samples[0].original_mask = torch.arange(40) % 3 != 1
+    samples[1].original_mask = torch.arange(30) < 20
+    samples[0].point2img_index, samples[0].img_indices = torch.tensor([0, 1, 3]), torch.tensor([[0, 0], [1, 1], [2, 2]])
+    imgs = [torch.zeros(3, 4, 4, dtype=torch.uint8)] * 2
+    out = pre(dict(inputs=dict(points=points, img=imgs), data_samples=samples))
+    single = out['inputs']['single_scan']
+    originals = [p[s.original_mask] for p, s in zip(points, samples)]
+    fresh = pre.voxelize(originals, samples)
+    for key in ('points', 'point_coors', 'coors', 'point2voxel_map'):
+        assert torch.equal(single['voxels'][key], fresh[key]), key
+    assert [len(p) for p in single['points']] == [len(o) for o in originals]
+    # fused points 0, 1, 3 of sample 0: point 1 is gathered (not original), 0 and 3 are originals 0 and 2
+    assert single['point_pixels'].point_index[:2].tolist() == [0, 2]
+    assert single['point_pixels'].pixels.pixels[:2].tolist() == [[0, 0, 0], [0, 2, 2]]

@@ -89,5 +89,6 @@ def test_elite_and_m2skd_at_once(synthetic_root):
     # pixels belong to original points only, and are re-indexed to the single scan by the model
     assert sample.original_mask[sample.point2img_index].all()
     losses = model(**batch, mode='loss')
-    assert {'loss_kd_stage0', 'loss_patch_fused', 'loss_orth', 'loss_logit_kd', 'loss_affinity_kd'} <= set(losses)
+    expected = {'loss_kd_stage0', 'loss_patch_fused_sem_seg', 'loss_orth', 'loss_logit_kd', 'loss_affinity_kd'}
+    assert expected <= set(losses)
     assert all(torch.isfinite(v) for v in losses.values())

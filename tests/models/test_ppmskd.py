@@ -39,10 +39,12 @@ def test_kl_term_equals_hand_computation(setup):
     p = teacher.softmax(1)
     q_log = student.log_softmax(1)
     expected = (p * (p.log() - q_log)).sum() / p.numel()  # element-wise mean, as the reference code
-    torch.testing.assert_close(model.kd_loss(student, teacher), expected)
-    model.kd_reduction = 'batchmean'
-    torch.testing.assert_close(model.kd_loss(student, teacher), (p * (p.log() - q_log)).sum() / 2)
-    model.kd_reduction = 'mean'
+    assert model.loss_kd.loss_weight == 0.05 / 4  # the configured mmdet loss, weight 0.05 / 4 (reference)
+    torch.testing.assert_close(model.kd_loss(student, teacher), 0.05 / 4 * expected)
+    # the KL's per-point mean (F.kl_div 'batchmean') is the same loss with loss_weight x num_classes
+    per_point = MODELS.build(dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=1, loss_weight=3))
+    torch.testing.assert_close(per_point(student, teacher), (p * (p.log() - q_log)).sum() / 2)
+    assert model.kd_loss(student[:0], teacher[:0]) == 0
 
 
 def test_losses_are_named_and_no_kd_gradient_reaches_the_teacher(setup):
@@ -50,8 +52,9 @@ def test_losses_are_named_and_no_kd_gradient_reaches_the_teacher(setup):
     model.train()
     data = model.data_preprocessor(batch, training=True)
     losses = model(**data, mode='loss')
-    expected = {'loss_sem_seg', 'loss_lovasz', 'loss_patch_fused', 'loss_orth'} | {
-        f'loss_{kind}_stage{i}' for kind in ('point', 'patch', 'kd') for i in range(4)}
+    expected = {'loss_sem_seg', 'loss_lovasz', 'loss_patch_fused_sem_seg', 'loss_patch_fused_lovasz', 'loss_orth'} | {
+        f'loss_{kind}_stage{i}_{term}' for kind in ('point', 'patch') for term in ('sem_seg', 'lovasz')
+        for i in range(4)} | {f'loss_kd_stage{i}' for i in range(4)}
     assert set(losses) == expected
     assert all(torch.isfinite(v) for v in losses.values())
     model.zero_grad()
@@ -82,7 +85,8 @@ def test_single_stage_kd_distils_final_heads(synthetic_root, setup):
     cfg.model.kd_mode = 'single_stage'
     model = MODELS.build(cfg.model).train()
     losses = model(**model.data_preprocessor(batch, training=True), mode='loss')
-    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'loss_patch_fused', 'loss_kd', 'loss_orth'}
+    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'loss_patch_fused_sem_seg', 'loss_patch_fused_lovasz',
+                           'loss_kd', 'loss_orth'}
     assert not hasattr(model, 'point_decoders')
 
 
@@ -120,7 +124,7 @@ def test_stage_heads_are_per_voxel_on_the_voxel_branch_at_scales_1_2_4_8(setup):
     inputs, samples = data['inputs'], data['data_samples']
     voxels = inputs['voxels']
     labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in samples]).long()
-    point_index, _ = model.correspondence(inputs, samples)
+    point_index = inputs['point_pixels'].point_index
     with torch.no_grad():
         features = model.extract_feat(inputs)
         cells = torch.tensor(voxels['spatial_shape'])
@@ -144,7 +148,7 @@ def test_point_stage_supervision_option(setup):
     try:
         data = model.data_preprocessor(batch, training=True)
         labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in data['data_samples']]).long()
-        point_index, _ = model.correspondence(data['inputs'], data['data_samples'])
+        point_index = data['inputs']['point_pixels'].point_index
         with torch.no_grad():
             features = model.extract_feat(data['inputs'])
             logits, stage_labels, point_logits = model.student_stage(features, 1, labels, point_index)

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from torch import nn
 
@@ -301,3 +302,16 @@ def test_neck_kept_on_request(tmp_path):
     assert teacher.out_channels == 256
     with torch.no_grad():
         assert [tuple(s.shape) for s in teacher(images(), CROP)] == [(1, 256, 20, 64)] * 4
+
+
+@pytest.mark.parametrize('token_cut', [True, False])
+def test_the_crop_alone_equals_the_crop_padded_to_the_encoder_input(token_cut):
+    """The pipeline no longer pads the image: the teacher adds SAM's bottom/right zero padding where its
+    tokens need it, so the crop alone gives what the crop zero-padded to 1024 x 1024 gave."""
+    teacher = SAMViTTeacher(variant='vit_tiny', tuning='lora', token_cut=token_cut)
+    crop = torch.randn(1, 3, 300, 1000)  # not a multiple of 16: the last token row / column is half padding
+    padded = F.pad(crop, (0, 24, 0, 724))
+    with torch.no_grad():
+        for a, b in zip(teacher(crop), teacher(padded, (300, 1000))):
+            assert a.shape == (1, TINY_DIM, 19, 63)
+            torch.testing.assert_close(a, b)

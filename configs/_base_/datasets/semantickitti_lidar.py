@@ -58,9 +58,10 @@ views16_tta_pipeline = [
 ]
 views16_tta_model = dict(type='Seg3DTTAModel')
 
+dataset_type = 'SemanticKittiFrameDataset'  # mmdet3d's SemanticKittiDataset plus sequence, frame_id, data_root
 train_dataloader = dict(batch_size=4, num_workers=4,
-                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
-test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+                        dataset=dict(type=dataset_type, data_root=data_root, pipeline=train_pipeline))
+test_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, pipeline=test_pipeline))
 val_dataloader = test_dataloader
 # mIoU of the reference protocol (in-range points, as 2DPASS / ELiTe validate) and of all points
 val_evaluator = dict(type='SemanticKittiMetric', point_cloud_range=point_cloud_range)

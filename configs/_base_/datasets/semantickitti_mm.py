@@ -7,23 +7,20 @@ dataset_type = 'SemanticKittiMMDataset'
 input_modality = dict(use_lidar=True, use_camera=True)
 
 crop_size = (1024, 320)  # (W, H) bottom crop at training; 2DPASS used 480 x 320 (ELITE.md section 1)
-sam_input_size = (1024, 1024)  # (H, W) the SAM ViT encoder's input; the crop is padded bottom/right to it
 load_image = dict(type='LoadCameraImage', backend_args=_base_.backend_args)
 project = dict(type='ProjectPointsToImage')  # before any 3D augmentation, so correspondences survive it
 image_augment_steps = [
     dict(type='BottomCropImage', crop_size=crop_size, random_left=True),
     dict(type='ImageColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     dict(type='FlipImageHorizontal', prob=0.5),
-    dict(type='NormalizePadImage', pad_shape=sam_input_size),
-]
+]  # the data preprocessor normalises the image (SAM's statistics in the ELiTe model config)
 camera_point_flip = dict(_base_.point_flip, type='RandomFlip3DPointsOnly')  # the image flips on its own
 camera_pack = dict(type='PackPointImageInputs', keys=['points', 'img', 'pts_semantic_mask'])
 
 train_pipeline = [*_base_.load_steps, _base_.range_filter, load_image, project, *image_augment_steps,
                   camera_point_flip, *_base_.point_augment_steps, camera_pack]
 camera_test_pipeline = [*_base_.load_steps, load_image, project,
-                        dict(type='BottomCropImage', crop_size=crop_size, random_left=False),
-                        dict(type='NormalizePadImage', pad_shape=sam_input_size), camera_pack]
+                        dict(type='BottomCropImage', crop_size=crop_size, random_left=False), camera_pack]
 
 train_dataloader = dict(
     dataset=dict(type=dataset_type, pipeline=train_pipeline, modality=input_modality))

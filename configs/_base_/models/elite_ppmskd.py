@@ -1,10 +1,17 @@
 # ELiTe (ELITE.md sections 3, 4): the SPVCNNLite student distilled from a SAM ViT-B teacher tuned with
 # AdaLoRA, through upscale-interpolate patch decoders and multi-stage KD (PPMSKD).
+# Every head owns its losses; each term's weight is its loss's loss_weight (reference code: point stage heads
+# CE + Lovasz 1, patch stage heads 1/4, KD 0.05/4, fused 2D head 1; CE class weights as the student's).
 _base_ = ['./spvcnnlite.py']
 
 num_classes = 19
+class_weight = _base_.semantickitti_class_weight
+stage_ce = dict(type='WeightedMeanCrossEntropyLoss', class_weight=class_weight, loss_weight=1.0)
+stage_lovasz = dict(type='LovaszLoss', loss_type='multi_class', reduction='none', loss_weight=1.0)
 model = dict(
     type='PPMSKD',
+    # the images are normalised with SAM's pixel statistics (segment-anything's Sam.pixel_mean / pixel_std, RGB)
+    data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=False),
     teacher=dict(
         type='SAMViTTeacher',
         variant='vit_b',
@@ -16,19 +23,16 @@ model = dict(
                      tinit_ratio=1 / 6, tfinal_ratio=1 / 2, delta_t_ratio=1 / 300),
         token_cut=True),  # Table II "memory optimisation": only the crop's 20 x 64 tokens
     patch_decoder=dict(type='PatchDecoder', in_channels=768, channels=96, num_classes=num_classes,
-                       variant='upscale_interpolate'),
-    point_decoder=dict(type='PointDecoder', in_channels=64, channels=128, num_classes=num_classes),
-    # stage and fused heads: CE + Lovasz, both weight 1 (reference code); CE weights as the student's
-    stage_loss=dict(
-        loss_ce=dict(type='WeightedMeanCrossEntropyLoss', class_weight={{_base_.semantickitti_class_weight}},
-                     loss_weight=1.0),
-        loss_lovasz=dict(type='LovaszLoss', loss_type='multi_class', reduction='none', loss_weight=1.0)),
+                       variant='upscale_interpolate',
+                       loss_decode=dict(stage_ce, loss_weight=0.25), loss_lovasz=dict(stage_lovasz, loss_weight=0.25)),
+    point_decoder=dict(type='PointDecoder', channels=64, mid_channels=128, num_classes=num_classes,
+                       loss_decode=stage_ce, loss_lovasz=stage_lovasz),
+    fused_decoder=dict(type='PointDecoder', mid_channels=192, loss_decode=stage_ce, loss_lovasz=stage_lovasz),
+    # T = 1: kl_div(log_softmax(student), softmax(teacher)), element-wise mean as the reference; a per-point
+    # mean (F.kl_div's 'batchmean') is loss_weight x num_classes
+    loss_kd=dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=1, reduction='mean', loss_weight=0.05 / 4),
     num_stages=4,
     kd_mode='multi_stage',  # 'single_stage' = Table II row b
     # stage heads on the voxel-branch outputs (scales 1, 2, 4, 8), per-voxel CE + Lovasz on majority labels,
     # voxel logits broadcast to the points for the KL (reference arch_elite.py); 'point' = per-point features
-    stage_supervision='voxel',
-    # point stage 1, patch stage 1/4, KD 0.05/4, fused 2D head 1 (reference code)
-    loss_weights=dict(point_stage=1.0, patch_stage=0.25, kd=0.0125, fused=1.0),
-    kd_reduction='mean',  # the reference's element-wise mean; 'batchmean' is the KL's true mean
-    ignore_index=19)
+    stage_supervision='voxel')

@@ -1,5 +1,6 @@
-"""ELiTe plugin for MMDetection3D: importing it registers every component; the one other change is that
-mmengine's checkpoint loader reads mmengine's own checkpoints under torch >= 2.6 (``engine/checkpoint_types.py``).
+"""ELiTe plugin for MMDetection3D: importing it registers every component, and a weights-only loader for
+mmengine's own checkpoints under torch >= 2.6 (``engine/checkpoint_types.py``, through mmengine's
+``CheckpointLoader.register_scheme``).
 
 Fixes for third-party bugs are applied where they are needed: spconv's and torchsparse's CPU fixes when those
 backends run on a CPU (``models/sparse/``), mmdet3d's image-flipping ``RandomFlip3D`` by a subclass

@@ -1,14 +1,15 @@
-"""Readers and writers for the SemanticKITTI file formats, with errors that name the file and the fix.
+"""Readers and writers for the SemanticKITTI file formats and layout, with errors that name the file and the fix.
 
 One place knows the formats: ``velodyne/*.bin`` (float32 x, y, z, intensity), ``labels/*.label``
 (uint32, low 16 bits semantic id, high 16 bits instance id), ``calib.txt`` (odometry style ``P0``..``P3``,
-``Tr``) and ``poses.txt`` (one 3 x 4 row-major pose per frame, camera-0 frame). The info builder, the
-dataset, the synthetic generator and the tests all go through here.
+``Tr``) and ``poses.txt`` (one 3 x 4 row-major pose per frame, camera-0 frame); and the layout under a
+dataset root: ``sequences/XX/{velodyne/NNNNNN.bin, labels/NNNNNN.label, image_2/NNNNNN.png, calib.txt,
+poses.txt}``. The info builder, the dataset, the synthetic generator and the tests all go through here.
 """
 import os
 import struct
 import zlib
-from typing import Dict, Tuple
+from typing import Dict, Tuple, Union
 
 import numpy as np
 
@@ -22,6 +23,46 @@ class KittiFormatError(ValueError):
 
 def _fail(path: str, problem: str, fix: str) -> KittiFormatError:
     return KittiFormatError(f'{path}: {problem}. {fix}')
+
+
+def sequence_name(sequence: Union[str, int]) -> str:
+    """A sequence id as its folder is named: ``8`` or ``'08'`` -> ``'08'``."""
+    return f'{int(sequence):02d}'
+
+
+def frame_name(frame: Union[str, int]) -> str:
+    """A frame id as its files are named: ``12`` or ``'000012'`` -> ``'000012'``."""
+    return f'{int(frame):06d}'
+
+
+def sequence_dir(root: str, sequence: Union[str, int]) -> str:
+    """``root/sequences/XX``; ``root=''`` gives the path relative to the dataset root (as the infos hold it)."""
+    return os.path.join(root, 'sequences', sequence_name(sequence))
+
+
+def calib_path(root: str, sequence: Union[str, int]) -> str:
+    """``root/sequences/XX/calib.txt``."""
+    return os.path.join(sequence_dir(root, sequence), 'calib.txt')
+
+
+def poses_path(root: str, sequence: Union[str, int]) -> str:
+    """``root/sequences/XX/poses.txt``."""
+    return os.path.join(sequence_dir(root, sequence), 'poses.txt')
+
+
+def scan_path(root: str, sequence: Union[str, int], frame: Union[str, int]) -> str:
+    """``root/sequences/XX/velodyne/NNNNNN.bin``."""
+    return os.path.join(sequence_dir(root, sequence), 'velodyne', frame_name(frame) + '.bin')
+
+
+def label_path(root: str, sequence: Union[str, int], frame: Union[str, int]) -> str:
+    """``root/sequences/XX/labels/NNNNNN.label``."""
+    return os.path.join(sequence_dir(root, sequence), 'labels', frame_name(frame) + '.label')
+
+
+def image_path(root: str, sequence: Union[str, int], frame: Union[str, int]) -> str:
+    """``root/sequences/XX/image_2/NNNNNN.png`` (camera 2)."""
+    return os.path.join(sequence_dir(root, sequence), 'image_2', frame_name(frame) + '.png')
 
 
 def read_calib(path: str) -> Dict[str, np.ndarray]:

@@ -14,15 +14,15 @@ from typing import Tuple, Union
 import cv2
 import numpy as np
 
-from .kitti_files import KittiFormatError
+from .kitti_files import KittiFormatError, frame_name, sequence_dir
 
 PSEUDO_LABEL_DIR = 'image_2_pseudo'
 
 
 def pseudo_label_paths(root: str, sequence: Union[str, int], frame: Union[str, int]) -> Tuple[str, str]:
     """(semantic_path, instance_path) of a frame's pseudo-labels, e.g. ``(root, '08', '000123')``."""
-    folder = os.path.join(root, 'sequences', f'{int(sequence):02d}', PSEUDO_LABEL_DIR)
-    name = f'{int(frame):06d}.png'
+    folder = os.path.join(sequence_dir(root, sequence), PSEUDO_LABEL_DIR)
+    name = frame_name(frame) + '.png'
     return os.path.join(folder, 'semantic', name), os.path.join(folder, 'instance', name)
 
 

@@ -6,23 +6,32 @@ camera-2 image path and size, ``lidar2img`` / ``cam2img`` / ``lidar2cam`` from `
 sequence and frame ids. Frames are discovered from the files present; every file is checked (a scan must
 hold points, all finite; an image must be a complete PNG, every chunk's CRC up to IEND; a labelled split
 needs a label per point; a sequence folder needs velodyne/), and a bad one either stops the build or is
-skipped and counted, as the caller chooses.
+skipped and counted, as the caller chooses. :func:`frame_identity` and :func:`sample_data_root` read a
+sample's identity back in the pipeline and the metric (never parsed from its file paths).
 """
 import os
 import pickle
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .kitti_files import (
     KittiFormatError,
+    calib_path,
     check_label,
     check_png,
+    frame_name,
+    image_path,
+    label_path,
     lidar2img_from_calib,
+    poses_path,
     read_calib,
     read_checked_scan,
     read_poses,
+    scan_path,
+    sequence_dir,
+    sequence_name,
 )
 
 SPLITS: Dict[str, Sequence[str]] = {
@@ -32,6 +41,35 @@ SPLITS: Dict[str, Sequence[str]] = {
 }
 SPLITS['trainval'] = list(SPLITS['train']) + list(SPLITS['val'])
 CAMERA = 'CAM2'
+IDENTITY_KEYS = ('sequence', 'frame_id')
+REBUILD_INFOS = 'rebuild the info files with tools/create_data.py semantickitti'
+
+
+def _describe(sample: Mapping) -> str:
+    """Name a sample in an error: its index and, when known, its scan file."""
+    lidar_path = sample.get('lidar_path') or (sample.get('lidar_points') or {}).get('lidar_path')
+    return f'sample {sample.get("sample_idx", "?")}' + (f' ({lidar_path})' if lidar_path else '')
+
+
+def frame_identity(sample: Mapping, fix: str = '') -> Tuple[str, str]:
+    """``(sequence, frame_id)`` of a sample (results, info or data-sample metainfo), e.g. ``('08', '000123')``.
+
+    Read from the keys the infos carry; ``fix`` is added to the error's advice when they are missing.
+    """
+    missing = [key for key in IDENTITY_KEYS if sample.get(key) is None]
+    if missing:
+        raise KeyError(f'{_describe(sample)} has no {" / ".join(missing)}: {REBUILD_INFOS} (its infos name '
+                       f'every scan\'s sequence and frame id){fix}')
+    return sequence_name(sample['sequence']), frame_name(sample['frame_id'])
+
+
+def sample_data_root(results: Mapping) -> str:
+    """The dataset root the sample's infos are relative to (``data_root``, set by elite's SemanticKITTI datasets)."""
+    if 'data_root' not in results:
+        raise KeyError(f'{_describe(results)} has no data_root: load SemanticKITTI with elite\'s '
+                       'SemanticKittiFrameDataset (LiDAR only) or SemanticKittiMMDataset, which pass it to the '
+                       'pipeline; mmdet3d\'s SemanticKittiDataset does not')
+    return results['data_root'] or ''
 
 
 @dataclass
@@ -65,8 +103,7 @@ def build_split_infos(root: str, split: str, on_error: str = 'stop',
         report.problems.append(str(err))
 
     for seq in SPLITS[split]:
-        seq_rel = os.path.join('sequences', seq)
-        seq_dir = os.path.join(root, seq_rel)
+        seq_dir = sequence_dir(root, seq)
         if not os.path.isdir(seq_dir):
             continue  # a sequence that is not there at all: a subset of SemanticKITTI
         if not os.path.isdir(os.path.join(seq_dir, 'velodyne')):
@@ -76,11 +113,11 @@ def build_split_infos(root: str, split: str, on_error: str = 'stop',
             continue
         frames = _sequence_frames(seq_dir)
         try:
-            calib = read_calib(os.path.join(seq_dir, 'calib.txt'))
-            poses = read_poses(os.path.join(seq_dir, 'poses.txt'))
+            calib = read_calib(calib_path(root, seq))
+            poses = read_poses(poses_path(root, seq))
             if len(poses) < len(frames):
                 raise KittiFormatError(
-                    f'{os.path.join(seq_dir, "poses.txt")}: {len(poses)} poses for {len(frames)} scans. '
+                    f'{poses_path(root, seq)}: {len(poses)} poses for {len(frames)} scans. '
                     'poses.txt needs one line per frame; restore it from SemanticKITTI.')
         except KittiFormatError as err:
             for _ in frames:
@@ -91,9 +128,7 @@ def build_split_infos(root: str, split: str, on_error: str = 'stop',
         cam2img[:3] = calib['P2']
         tr_inv = np.linalg.inv(calib['Tr'])
         for frame in frames:
-            lidar_rel = os.path.join(seq_rel, 'velodyne', frame + '.bin')
-            img_rel = os.path.join(seq_rel, 'image_2', frame + '.png')
-            label_rel = os.path.join(seq_rel, 'labels', frame + '.label')
+            lidar_rel, img_rel, label_rel = (path('', seq, frame) for path in (scan_path, image_path, label_path))
             try:
                 num_points = len(read_checked_scan(os.path.join(root, lidar_rel)))
                 width, height = check_png(os.path.join(root, img_rel))

@@ -1,22 +1,21 @@
-"""SemanticKITTI with the camera: mmdet3d's dataset plus the image and calibration of each scan."""
+"""SemanticKITTI with the camera: the plugin's dataset plus the image and calibration of each scan."""
 from typing import Optional
 
 import numpy as np
-from mmdet3d.datasets import SemanticKittiDataset
 from mmdet3d.registry import DATASETS
 
+from .semantickitti_frame_dataset import SemanticKittiFrameDataset
 from .semantickitti_infos import CAMERA
 
 
 @DATASETS.register_module()
-class SemanticKittiMMDataset(SemanticKittiDataset):
-    """:class:`SemanticKittiDataset` whose samples also carry ``img_path``, ``lidar2img``, the pose and ids.
+class SemanticKittiMMDataset(SemanticKittiFrameDataset):
+    """:class:`SemanticKittiFrameDataset` whose samples also carry ``img_path`` and ``lidar2img``.
 
-    Reads info files written by ``tools/create_data.py semantickitti``. Besides mmdet3d's keys each sample
-    gives the pipeline ``img_path`` (absolute), ``lidar2img`` / ``cam2img`` / ``lidar2cam`` (4, 4) float64,
-    ``pose`` (camera-0 frame, as in ``poses.txt``) and ``lidar_pose`` (LiDAR frame), ``sequence`` and
-    ``frame_id``. The camera is on by default; ``modality=dict(use_lidar=True, use_camera=False)`` gives
-    mmdet3d's LiDAR-only behaviour.
+    Reads info files written by ``tools/create_data.py semantickitti``. Besides the parent's keys (mmdet3d's,
+    ``sequence``, ``frame_id``, ``data_root``, ``pose``, ``lidar_pose``) each sample gives the pipeline
+    ``img_path`` (absolute) and ``lidar2img`` / ``cam2img`` / ``lidar2cam`` (4, 4) float64. The camera is on by
+    default; ``modality=dict(use_lidar=True, use_camera=False)`` gives the LiDAR-only behaviour.
     """
 
     def __init__(self, *args, modality: Optional[dict] = None, **kwargs) -> None:
@@ -24,9 +23,6 @@ class SemanticKittiMMDataset(SemanticKittiDataset):
 
     def parse_data_info(self, info: dict) -> dict:
         info = super().parse_data_info(info)
-        for key in ('pose', 'lidar_pose'):
-            if key in info:
-                info[key] = np.asarray(info[key], dtype=np.float64)
         if self.modality.get('use_camera', False):
             if CAMERA not in info.get('images', {}):
                 raise KeyError(f'sample {info.get("sample_idx")} of {self.ann_file} has no {CAMERA} image info; '

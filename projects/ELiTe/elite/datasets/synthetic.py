@@ -13,7 +13,18 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .kitti_files import write_calib, write_label, write_poses, write_scan
+from .kitti_files import (
+    calib_path,
+    image_path,
+    label_path,
+    poses_path,
+    scan_path,
+    sequence_dir,
+    write_calib,
+    write_label,
+    write_poses,
+    write_scan,
+)
 from .semantickitti_infos import create_semantickitti_infos
 
 # KITTI odometry sequence 00 calibration (camera 0 rectified frame).
@@ -305,23 +316,21 @@ def write_sequence(out_dir: str, sequence: str, frames: int, num_points: int, se
     """Write one sequence folder; deterministic for a given (sequence, seed)."""
     rng = np.random.default_rng([seed, int(sequence)])
     scene = make_scene(rng, length=frames * step)
-    seq_dir = os.path.join(out_dir, 'sequences', sequence)
     labelled = sequence in LABELLED_SEQUENCES
-    for sub in ('velodyne', 'image_2') + (('labels',) if labelled else ()):
-        os.makedirs(os.path.join(seq_dir, sub), exist_ok=True)
-    write_calib(os.path.join(seq_dir, 'calib.txt'), KITTI_CALIB)
+    for path in (scan_path, image_path) + ((label_path,) if labelled else ()):
+        os.makedirs(os.path.dirname(path(out_dir, sequence, 0)), exist_ok=True)
+    write_calib(calib_path(out_dir, sequence), KITTI_CALIB)
     poses = []
     for frame in range(frames):
         ego_x = frame * step
-        name = f'{frame:06d}'
         points, sem, inst = lidar_scan(scene, ego_x, num_points, rng)
-        write_scan(os.path.join(seq_dir, 'velodyne', name + '.bin'), points)
+        write_scan(scan_path(out_dir, sequence, frame), points)
         if labelled:
-            write_label(os.path.join(seq_dir, 'labels', name + '.label'), sem, inst)
+            write_label(label_path(out_dir, sequence, frame), sem, inst)
         img = camera_image(scene, ego_x, KITTI_CALIB, image_size, rng)
-        cv2.imwrite(os.path.join(seq_dir, 'image_2', name + '.png'), img[:, :, ::-1])
+        cv2.imwrite(image_path(out_dir, sequence, frame), img[:, :, ::-1])
         poses.append(ego_pose_cam0(ego_x, KITTI_CALIB['Tr']))
-    write_poses(os.path.join(seq_dir, 'poses.txt'), np.stack(poses))
+    write_poses(poses_path(out_dir, sequence), np.stack(poses))
 
 
 def write_dataset(out_dir: str, sequences: Sequence[str] = ('00', '08', '11'), frames: int = 4,
@@ -336,7 +345,7 @@ def ensure_synthetic_dataset(root: str, sequences: Sequence[str] = ('00', '08', 
                              num_points: int = 120000, seed: int = 0,
                              log: Callable[[str], None] = lambda msg: None) -> None:
     """Write the dataset and its ``semantickitti_infos_*.pkl`` under ``root`` unless they are there already."""
-    if not all(os.path.isdir(os.path.join(root, 'sequences', f'{int(s):02d}')) for s in sequences):
+    if not all(os.path.isdir(sequence_dir(root, s)) for s in sequences):
         log(f'generating the synthetic dataset under {root} ...')
         write_dataset(root, sequences, frames=frames, num_points=num_points, seed=seed)
     if not os.path.isfile(os.path.join(root, 'semantickitti_infos_train.pkl')):

@@ -1,30 +1,56 @@
-"""Let mmengine's checkpoint loader read mmengine's own checkpoints under torch >= 2.6.
+"""Weights-only loading of mmengine's own checkpoints under torch >= 2.6.
 
-torch >= 2.6 loads with ``weights_only=True`` by default, which refuses mmengine 0.10.7's checkpoints: their
-``meta`` holds mmengine's ``ConfigDict`` and the message hub's ``HistoryBuffer`` (numpy arrays, scalars, dtypes)
-(open-mmlab/mmengine#1577), so ``--resume`` and ``load_from`` fail. An allow-list with
-``torch.serialization.add_safe_globals`` was tried: those types would do, but ``HistoryBuffer`` also pickles
-``builtins.getattr`` references to its statistics methods, and allowing ``getattr`` would weaken weights-only
-loading for every file. So mmengine's loader (and only it) keeps the pre-2.6 default, ``weights_only=False``:
-load only checkpoints you trust. Our own readers (SAM checkpoints, 2DPASS checkpoints) stay weights-only.
+torch >= 2.6 loads with ``weights_only=True`` by default, which refuses mmengine 0.10.7's checkpoints
+(open-mmlab/mmengine#1577): besides tensors their ``message_hub`` holds mmengine's ``HistoryBuffer`` (numpy
+arrays, scalars and dtypes) and its statistics methods, pickled as ``getattr(HistoryBuffer, 'mean')``. So
+``--resume``, ``load_from`` and ``tools/test.py`` would fail. The plugin registers, through mmengine's own
+``CheckpointLoader.register_scheme``, a local-file loader that stays weights-only and allows exactly those types
+for the duration of one load (``torch.serialization.safe_globals``); ``getattr`` is allowed only as a stand-in
+that returns HistoryBuffer's statistics methods and refuses anything else. A checkpoint holding any other object
+is refused with torch's message naming it.
 """
+import os
+from typing import Any, List, Optional
+
+import numpy as np
 import torch
+from mmengine.config import ConfigDict
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+_BUILTIN_STATISTICS = {'min', 'max', 'current', 'mean'}  # HistoryBuffer registers these on first use
+_NUMPY_DTYPES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float16',
+                 'float32', 'float64')
 
 
-class _TorchWithFullCheckpointLoad:
-    """``torch`` as seen by mmengine's checkpoint module, with ``load`` defaulting to ``weights_only=False``."""
-
-    def __getattr__(self, name: str):
-        return getattr(torch, name)
-
-    @staticmethod
-    def load(*args, **kwargs):
-        kwargs.setdefault('weights_only', False)
-        return torch.load(*args, **kwargs)
+def history_buffer_statistic(obj: Any, name: str) -> Any:
+    """``getattr`` as mmengine's checkpoints use it: ``HistoryBuffer``'s statistics methods only."""
+    if obj is HistoryBuffer and name in _BUILTIN_STATISTICS | set(HistoryBuffer._statistics_methods):
+        return getattr(obj, name)
+    raise RuntimeError(f'refused getattr({obj!r}, {name!r}) while loading a checkpoint: only HistoryBuffer '
+                       'statistics are allowed')
 
 
-def allow_mmengine_checkpoints() -> None:
-    """Give ``mmengine.runner.checkpoint`` the loading above (idempotent)."""
-    import mmengine.runner.checkpoint as checkpoint
-    if not isinstance(checkpoint.torch, _TorchWithFullCheckpointLoad):
-        checkpoint.torch = _TorchWithFullCheckpointLoad()
+def mmengine_checkpoint_globals() -> List[Any]:
+    """The globals an mmengine checkpoint needs beyond torch's weights-only defaults."""
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    allowed = [HistoryBuffer, ConfigDict, np.ndarray, np.dtype]
+    allowed += [type(np.dtype(name)) for name in _NUMPY_DTYPES]  # numpy >= 1.25 pickles dtypes by their class
+    for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):  # numpy 2 and numpy 1 names
+        allowed += [(multiarray._reconstruct, f'{module}._reconstruct'), (multiarray.scalar, f'{module}.scalar')]
+    allowed += [(history_buffer_statistic, 'builtins.getattr'), (history_buffer_statistic, '__builtin__.getattr')]
+    return allowed
+
+
+def load_local_checkpoint(filename: str, map_location: Optional[Any] = None) -> Any:
+    """mmengine's local-file loader, weights-only with :func:`mmengine_checkpoint_globals` allowed."""
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+        return torch.load(filename, map_location=map_location, weights_only=True)
+
+
+def register_checkpoint_loader() -> None:
+    """Make :func:`load_local_checkpoint` mmengine's loader for local paths (idempotent)."""
+    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)

@@ -10,7 +10,6 @@ With ``point_cloud_range``, it scores two protocols and prints both in one table
 (2DPASS / ELiTe validate on the points strictly inside the range, which their dataset keeps) and all points.
 """
 import os
-import re
 import tempfile
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -21,7 +20,8 @@ from mmdet3d.registry import METRICS
 from mmengine.logging import MMLogger, print_log
 from terminaltables import AsciiTable
 
-from ..datasets.kitti_files import count_points, read_label, read_scan
+from ..datasets.kitti_files import count_points, label_path, read_label, read_scan, scan_path, sequence_dir
+from ..datasets.semantickitti_infos import frame_identity
 from ..datasets.semantickitti_labels import (
     CLASS_NAMES,
     IGNORE_INDEX,
@@ -31,12 +31,10 @@ from ..datasets.semantickitti_labels import (
     train_to_raw,
 )
 
-_LIDAR_PATH = re.compile(r'sequences[/\\](?P<sequence>[^/\\]+)[/\\]velodyne[/\\](?P<frame>[^/\\]+)\.bin$')
-
 
 def prediction_path(submission_dir: str, sequence: str, frame_id: str) -> str:
     """Where the benchmark expects the predictions of one scan."""
-    return os.path.join(submission_dir, 'sequences', sequence, 'predictions', f'{frame_id}.label')
+    return os.path.join(sequence_dir(submission_dir, sequence), 'predictions', f'{frame_id}.label')
 
 
 def read_prediction(path: str, num_points: int) -> np.ndarray:
@@ -65,17 +63,9 @@ def _write_atomically(path: str, raw_ids: np.ndarray) -> None:
 
 
 def _scan_ids(sample: dict) -> tuple:
-    """(sequence, frame_id) from the sample's metainfo, else parsed from its ``lidar_path``."""
-    sequence, frame_id = sample.get('sequence'), sample.get('frame_id')
-    if sequence is None or frame_id is None:
-        match = _LIDAR_PATH.search(str(sample.get('lidar_path', '')))
-        if match is None:
-            raise ValueError(f'sample {sample.get("sample_idx", "?")} has no sequence/frame_id metainfo and no '
-                             'lidar_path like .../sequences/08/velodyne/000000.bin '
-                             f'(got {sample.get("lidar_path")!r}); '
-                             'pack with elite\'s PackPointImageInputs, which keeps sequence and frame_id.')
-        sequence, frame_id = match['sequence'], match['frame']
-    return str(sequence).zfill(2), str(frame_id).zfill(6)
+    """(sequence, frame_id) from the sample's metainfo, as its infos name them."""
+    return frame_identity(sample, fix='; load them with SemanticKittiFrameDataset or SemanticKittiMMDataset and '
+                                      'pack with elite\'s PackPointImageInputs, which keep sequence and frame_id')
 
 
 def _numpy(value) -> np.ndarray:
@@ -242,16 +232,16 @@ def score_submission(submission_dir: str, data_root: str,
     if not os.path.isdir(seq_root):
         raise FileNotFoundError(f'{seq_root}: not found; pass the submission_dir given to SemanticKittiMetric.')
     gts, preds = [], []
-    for sequence in sorted(os.listdir(seq_root)):
-        labels_dir = os.path.join(data_root, 'sequences', sequence, 'labels')
+    for sequence in sorted(name for name in os.listdir(seq_root) if name.isdigit()):
+        labels_dir = os.path.dirname(label_path(data_root, sequence, 0))
         if not os.path.isdir(labels_dir):
             print_log(f'sequence {sequence}: no {labels_dir}, not scored', logger=logger)
             continue
-        pred_dir = os.path.join(seq_root, sequence, 'predictions')
+        pred_dir = os.path.dirname(prediction_path(submission_dir, sequence, '000000'))
         for name in sorted(f for f in os.listdir(pred_dir) if f.endswith('.label')):
             frame_id = name[:-len('.label')]
-            num_points = count_points(os.path.join(data_root, 'sequences', sequence, 'velodyne', frame_id + '.bin'))
-            gt_path = os.path.join(labels_dir, name)
+            num_points = count_points(scan_path(data_root, sequence, frame_id))
+            gt_path = label_path(data_root, sequence, frame_id)
             pred_path = os.path.join(pred_dir, name)
             gts.append(raw_to_train(read_label(gt_path, num_points)[0], labels_map, gt_path))
             pred = raw_to_train(read_prediction(pred_path, num_points), labels_map, pred_path)

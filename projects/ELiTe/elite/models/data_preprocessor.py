@@ -9,6 +9,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 from torch import Tensor
 
+from .point_pixels import PointPixels
 from .sparse.spconv_cpu import install_spconv_cpu_fixes
 from .sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
 from .utils import first_index, reference_indices, unique_rows
@@ -43,8 +44,12 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
       fixes here (:mod:`elite.models.sparse`).
     - anything else: mmdet3d's own implementation.
 
-    Images (already normalised by ``NormalizePadImage``) are stacked to ``inputs['imgs']`` (B, 3, H, W) by
-    the parent; ``point2img_index`` / ``img_indices`` stay on each data sample, moved to the device.
+    Images are normalised (``mean`` / ``std``: SAM's statistics in the ELiTe configs) and stacked to
+    ``inputs['imgs']`` (B, 3, H, W) by the parent. The point-to-pixel correspondence of the data samples
+    (``point2img_index``, ``img_indices``) becomes one batch-global :class:`PointPixels`,
+    ``inputs['point_pixels']``. A fused multi-scan batch (samples with ``original_mask``) also gets
+    ``inputs['single_scan']``: the original points, their voxels (the fused scan's voxel coordinates of those
+    points, not quantised again) and their correspondence, for the single-scan student (M2SKD).
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -53,6 +58,33 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
             # mmdet3d's spconv / torchsparse models run on this CPU: their CPU fixes, once (no-ops without them)
             install_spconv_cpu_fixes()
             install_torchsparse_cpu_fixes()
+
+    def simple_process(self, data: dict, training: bool = False) -> dict:
+        data = super().simple_process(data, training)
+        inputs, samples = data['inputs'], data['data_samples']
+        if samples and 'img_indices' in samples[0] and 'points' in inputs and 'imgs' in inputs:
+            inputs['point_pixels'] = PointPixels.from_samples(
+                [len(p) for p in inputs['points']], [s.point2img_index for s in samples],
+                [s.img_indices for s in samples], tuple(inputs['imgs'].shape[-2:]))
+        if samples and 'original_mask' in samples[0] and 'points' in inputs:
+            inputs['single_scan'] = self.single_scan_inputs(inputs, samples)
+        return data
+
+    def single_scan_inputs(self, inputs: Dict, samples: List[Det3DDataSample]) -> Dict:
+        """The original points of fused scans, with their voxels and correspondence (see the class)."""
+        masks = [s.original_mask for s in samples]
+        single = dict(inputs, points=[p[m] for p, m in zip(inputs['points'], masks)])
+        keep = torch.cat(masks)
+        if 'voxels' in inputs and self.voxel_type == 'point_voxel':
+            fused = inputs['voxels']
+            single['voxels'] = dict(fused, points=fused['points'][keep], point_coors=fused['point_coors'][keep])
+            coors, point2voxel_map, _ = unique_voxels(single['voxels']['point_coors'])
+            single['voxels'].update(coors=coors, point2voxel_map=point2voxel_map)
+        elif 'voxels' in inputs:
+            single['voxels'] = self.voxelize(single['points'], samples)
+        if 'point_pixels' in inputs:
+            single['point_pixels'] = inputs['point_pixels'].select_points(keep)
+        return single
 
     def voxelize(self, points: List[Tensor], data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:
         if self.voxel_type == 'point_voxel':

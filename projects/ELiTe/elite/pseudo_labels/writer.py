@@ -22,7 +22,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..datasets.kitti_files import KittiFormatError, lidar2img_from_calib, read_calib, read_label, read_scan
+from ..datasets.kitti_files import (
+    KittiFormatError,
+    calib_path,
+    image_path,
+    label_path,
+    lidar2img_from_calib,
+    read_calib,
+    read_label,
+    read_scan,
+    scan_path,
+)
 from ..datasets.pseudo_label_files import pseudo_label_paths, read_label_png, write_label_png  # noqa: F401 (API)
 from ..datasets.semantickitti_infos import SPLITS
 from ..datasets.semantickitti_labels import raw_to_learning
@@ -36,17 +46,16 @@ def load_frame(root: str, sequence: str, frame: str, lidar2img: np.ndarray
                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A frame's RGB image (H, W, 3) uint8, its sparse semantic (learning_map ids) / instance label images (H, W)
     uint16 and the pixels with a point (H, W) bool: :meth:`SamPseudoLabelGenerator.generate`'s arguments."""
-    seq_dir = os.path.join(root, 'sequences', sequence)
-    image_path = os.path.join(seq_dir, 'image_2', f'{frame}.png')
-    bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+    img_file = image_path(root, sequence, frame)
+    bgr = cv2.imread(img_file, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise KittiFormatError(f'{image_path}: image not found or unreadable. Extract image_2 from the KITTI '
+        raise KittiFormatError(f'{img_file}: image not found or unreadable. Extract image_2 from the KITTI '
                                'odometry colour archive over the dataset root.')
-    scan = read_scan(os.path.join(seq_dir, 'velodyne', f'{frame}.bin'))
-    label_path = os.path.join(seq_dir, 'labels', f'{frame}.label')
-    semantic, instance = read_label(label_path, len(scan))
+    scan = read_scan(scan_path(root, sequence, frame))
+    label_file = label_path(root, sequence, frame)
+    semantic, instance = read_label(label_file, len(scan))
     return (np.ascontiguousarray(bgr[..., ::-1]),
-            *sparse_label_images(scan[:, :3], raw_to_learning(semantic, source=label_path), instance, lidar2img,
+            *sparse_label_images(scan[:, :3], raw_to_learning(semantic, source=label_file), instance, lidar2img,
                                  bgr.shape[:2]))
 
 
@@ -124,7 +133,7 @@ def run_pseudo_label_generation(root: str, checkpoint: str, model_type: str = 'v
     lidar2img = {}
     for seq, frame in tqdm(todo, desc='SAM pseudo-labels', unit='frame', disable=not progress):
         if seq not in lidar2img:
-            lidar2img[seq] = lidar2img_from_calib(read_calib(os.path.join(root, 'sequences', seq, 'calib.txt')))
+            lidar2img[seq] = lidar2img_from_calib(read_calib(calib_path(root, seq)))
         labels = generator.generate(*load_frame(root, seq, frame, lidar2img[seq]))
         semantic_path, instance_path = pseudo_label_paths(root, seq, frame)
         write_label_png(semantic_path, labels.semantic)

@@ -6,11 +6,10 @@ from .formatting import PackPointImageInputs
 from .image_flip import FlipImageHorizontal
 from .loading import LoadCameraImage, LoadCheckedAnnotations3D, LoadCheckedPointsFromFile
 from .multiscan import MultiScanHardInstances
-from .normalize import NormalizePadImage
 from .projection import ProjectPointsToImage, project_to_image
 from .sam_pseudo_label import SAMPseudoLabel
 
 __all__ = ['LoadCameraImage', 'ProjectPointsToImage', 'project_to_image', 'BottomCropImage',
-           'ImageColorJitter', 'FlipImageHorizontal', 'NormalizePadImage', 'PackPointImageInputs',
+           'ImageColorJitter', 'FlipImageHorizontal', 'PackPointImageInputs',
            'SAMPseudoLabel', 'MultiScanHardInstances', 'GlobalRotScaleTransXY',
            'SeededRotTransView', 'RandomFlip3DPointsOnly', 'LoadCheckedPointsFromFile', 'LoadCheckedAnnotations3D']

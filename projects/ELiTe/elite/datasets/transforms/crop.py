@@ -37,7 +37,7 @@ class BottomCropImage(BaseTransform):
         cols = results['img_indices'][:, 1] - left
         keep = (rows >= 0) & (cols >= 0) & (cols < self.crop_w)
         results['img_indices'] = np.stack([rows[keep], cols[keep]], axis=1)
-        results['point2img_index'] = results['point2img_index'][keep]
+        results['pixel_point_ids'] = results['pixel_point_ids'][keep]
         results['img_shape'] = results['img'].shape[:2]
         results['crop_offset'] = (top, left)
         return results

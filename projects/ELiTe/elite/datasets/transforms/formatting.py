@@ -20,7 +20,8 @@ META_KEYS = tuple(_MMDET3D_META_KEYS) + tuple(
 class PackPointImageInputs(Pack3DDetInputs):
     """:class:`Pack3DDetInputs` that also carries the correspondence.
 
-    ``inputs`` gets ``points`` (N, C) and ``img`` (3, H, W); the data sample gets ``point2img_index``
+    ``inputs`` gets ``points`` (N, C) and ``img`` (3, H, W) as loaded (the data preprocessor normalises it);
+    the data sample gets ``point2img_index``
     (M,) int64, positions in ``points`` of the points that have a pixel, and ``img_indices`` (M, 2) int64,
     their (row, col) in ``img``; with ``SAMPseudoLabel`` also ``img_seg_label`` (H, W) int64, the dense
     image labels aligned with ``img``; with ``MultiScanHardInstances`` also ``original_mask`` (N,) bool.
@@ -32,7 +33,7 @@ class PackPointImageInputs(Pack3DDetInputs):
         super().__init__(keys=keys, meta_keys=meta_keys)
 
     def pack_single_results(self, results: dict) -> dict:
-        has_correspondence = 'point2img_index' in results
+        has_correspondence = 'pixel_point_ids' in results
         if has_correspondence:
             resolve_point2img_index(results)
         original = None

@@ -5,7 +5,8 @@ person, bicyclist, motorcyclist by default) are gathered from the previous K sca
 (class, instance id) (ids are the high 16 bits of the ``.label`` files), moved into the current LiDAR frame
 with the poses (``poses.txt``) and the calibration (``Tr``), optionally re-centred on the instance's current
 centroid (for moving objects), and appended. ``original_mask`` marks the scan's own points: the student
-sees only those, the multi-scan teacher all, and only they are ever scored.
+sees only those, the multi-scan teacher all, and only they are ever scored. The scan's sequence and frame come
+from its infos (``sequence``, ``frame_id``), the previous scans' files from the dataset layout under ``data_root``.
 """
 import os
 from typing import Dict, Sequence, Tuple
@@ -15,7 +16,8 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.datasets import SemanticKittiDataset
 from mmdet3d.registry import TRANSFORMS
 
-from ..kitti_files import read_calib, read_label, read_poses, read_scan
+from ..kitti_files import calib_path, label_path, poses_path, read_calib, read_label, read_poses, read_scan, scan_path
+from ..semantickitti_infos import frame_identity, sample_data_root
 from .point_attributes import append_attribute
 from .projection import ORIGINAL
 
@@ -24,10 +26,10 @@ HARD_CLASSES = ('bicycle', 'motorcycle', 'truck', 'bus', 'person', 'bicyclist', 
 ALIGN_MODES = ('pose', 'centroid', 'translation')
 
 
-def lidar_poses(seq_dir: str) -> np.ndarray:
+def lidar_poses(root: str, sequence: str) -> np.ndarray:
     """(F, 4, 4) LiDAR-to-world poses of a sequence: ``inv(Tr) @ pose @ Tr`` (poses.txt is in camera 0)."""
-    tr = read_calib(os.path.join(seq_dir, 'calib.txt'))['Tr']
-    return np.linalg.inv(tr) @ read_poses(os.path.join(seq_dir, 'poses.txt')) @ tr
+    tr = read_calib(calib_path(root, sequence))['Tr']
+    return np.linalg.inv(tr) @ read_poses(poses_path(root, sequence)) @ tr
 
 
 @TRANSFORMS.register_module()
@@ -42,7 +44,8 @@ class MultiScanHardInstances(BaseTransform):
             (the released M2SKD code: no poses, only that centroid translation).
         min_frame: frames of a sequence before this one get nothing (the released code fuses from frame 4 on).
 
-    Required keys: ``points``, ``lidar_path``, ``pts_semantic_mask`` (training ids), ``pts_semantic_mask_path``,
+    Required keys: ``points``, ``sequence``, ``frame_id``, ``data_root`` (``SemanticKittiFrameDataset`` and
+    ``SemanticKittiMMDataset`` give them), ``pts_semantic_mask`` (training ids), ``pts_semantic_mask_path``,
     ``seg_label_mapping``. Added / extended: ``points`` (with the attribute column ``is_original``, turned
     into the data sample's ``original_mask`` by the packer), ``pts_semantic_mask``, ``pts_instance_mask`` (raw
     instance ids). Must run before ``ProjectPointsToImage`` and any augmentation.
@@ -60,21 +63,15 @@ class MultiScanHardInstances(BaseTransform):
         self.hard_ids = np.array([classes.index(c) for c in hard_classes])
         self.align = align
         self.min_frame = min_frame
-        self._poses: Dict[str, np.ndarray] = {}
-
-    def _frame_files(self, lidar_path: str, frame: int) -> Tuple[str, str]:
-        velodyne = os.path.dirname(lidar_path)
-        name = f'{frame:06d}'
-        return (os.path.join(velodyne, name + '.bin'),
-                os.path.join(os.path.dirname(velodyne), 'labels', name + '.label'))
+        self._poses: Dict[Tuple[str, str], np.ndarray] = {}
 
     def transform(self, results: dict) -> dict:
-        if 'point2img_index' in results:
+        if 'pixel_point_ids' in results:
             raise RuntimeError('MultiScanHardInstances must come before ProjectPointsToImage')
         points = results['points']
-        lidar_path = results['lidar_path']
-        seq_dir = os.path.dirname(os.path.dirname(lidar_path))
-        frame = int(os.path.splitext(os.path.basename(lidar_path))[0])
+        sequence, frame_id = frame_identity(results)
+        root = sample_data_root(results)
+        frame = int(frame_id)
         mapping = np.asarray(results['seg_label_mapping'])
         semantic = np.asarray(results['pts_semantic_mask'])
         _, instance = read_label(results['pts_semantic_mask_path'], len(points))
@@ -82,19 +79,20 @@ class MultiScanHardInstances(BaseTransform):
         keys = set(zip(semantic[wanted].tolist(), instance[wanted].tolist())) if frame >= self.min_frame else set()
         packed_keys = np.array([s * 65536 + i for s, i in keys], dtype=np.int64)
 
-        if seq_dir not in self._poses:
-            self._poses[seq_dir] = lidar_poses(seq_dir)
-        poses = self._poses[seq_dir]
+        seq_key = (os.path.abspath(root), sequence)
+        if seq_key not in self._poses:
+            self._poses[seq_key] = lidar_poses(root, sequence)
+        poses = self._poses[seq_key]
         world_to_current = np.linalg.inv(poses[frame])
         extra_points, extra_sem, extra_inst = [], [], []
         for previous in range(frame - 1, max(frame - self.num_scans, 0) - 1, -1):
             if not keys:
                 break
-            scan_path, label_path = self._frame_files(lidar_path, previous)
-            if not os.path.isfile(scan_path):
+            previous_scan = scan_path(root, sequence, previous)
+            if not os.path.isfile(previous_scan):
                 continue
-            scan = read_scan(scan_path)
-            raw_sem, raw_inst = read_label(label_path, len(scan))
+            scan = read_scan(previous_scan)
+            raw_sem, raw_inst = read_label(label_path(root, sequence, previous), len(scan))
             known = raw_sem < len(mapping)  # ids outside the map are not SemanticKITTI classes: ignored
             sem = np.where(known, mapping[np.where(known, raw_sem, 0)], mapping[0])
             take = np.isin(sem.astype(np.int64) * 65536 + raw_inst, packed_keys)

@@ -1,12 +1,12 @@
 """Project LiDAR points to camera pixels, before any augmentation moves the points.
 
-The correspondence is kept as two aligned arrays: ``point2img_index`` (M,) int64, which points have a pixel,
-and ``img_indices`` (M, 2) int64, that pixel as (row, col). So that mmdet3d's own transforms may drop or
-reorder points (``PointSample``, ``PointsRangeFilter``, ``PointShuffle``) without knowing about the image,
-this transform also appends each point's original index to the points as the attribute column
-``point_index``; until packing, ``point2img_index`` holds those original indices, and
-:func:`resolve_point2img_index` (called by :class:`PackPointImageInputs`) turns them into positions in the
-final point array and removes the column.
+In the pipeline the correspondence is two aligned arrays: ``pixel_point_ids`` (M,) int64, the original ids
+of the points that have a pixel, and ``img_indices`` (M, 2) int64, that pixel as (row, col). So that mmdet3d's
+own transforms may drop or reorder points (``PointSample``, ``PointsRangeFilter``, ``PointShuffle``) without
+knowing about the image, this transform also appends each point's original id to the points as the attribute
+column ``point_index``. :func:`resolve_point2img_index` (called by :class:`PackPointImageInputs`) turns the ids
+into ``point2img_index``, positions in the final point array, and removes the column: the packed data sample
+holds ``point2img_index`` and ``img_indices``; the data preprocessor makes them batch-global.
 """
 from typing import Tuple
 
@@ -46,16 +46,17 @@ def project_to_image(xyz: np.ndarray, lidar2img: np.ndarray, img_hw: Tuple[int, 
 
 
 def resolve_point2img_index(results: dict) -> None:
-    """Turn original point ids in ``point2img_index`` into positions in the current points; drop the id column.
+    """``pixel_point_ids`` (original ids) -> ``point2img_index`` (positions in the current points); drop the ids.
 
     A point dropped by an augmentation loses its pixel; a point duplicated (sampling with replacement)
     keeps it at every copy.
     """
     results['points'], ids = pop_attribute(results['points'], POINT_INDEX)
     ids = ids.astype(np.int64)
-    num_original = int(max(ids.max(initial=-1), results['point2img_index'].max(initial=-1))) + 1
+    pixel_point_ids = results.pop('pixel_point_ids')
+    num_original = int(max(ids.max(initial=-1), pixel_point_ids.max(initial=-1))) + 1
     pixel_of_id = np.full((num_original, 2), -1, dtype=np.int64)
-    pixel_of_id[results['point2img_index']] = results['img_indices']
+    pixel_of_id[pixel_point_ids] = results['img_indices']
     has_pixel = pixel_of_id[ids, 0] >= 0
     results['point2img_index'] = np.flatnonzero(has_pixel).astype(np.int64)
     results['img_indices'] = pixel_of_id[ids[has_pixel]]
@@ -66,8 +67,8 @@ class ProjectPointsToImage(BaseTransform):
     """Find each point's pixel in the (uncropped) camera image.
 
     Required keys: ``points``, ``lidar2img`` and ``img_shape`` (or ``img``).
-    Added keys: ``point2img_index`` (M,) int64, ``img_indices`` (M, 2) int64 (row, col); the points gain the
-    ``point_index`` attribute column (see the module docstring).
+    Added keys: ``pixel_point_ids`` (M,) int64 (original point ids), ``img_indices`` (M, 2) int64 (row, col);
+    the points gain the ``point_index`` attribute column (see the module docstring).
     """
 
     def transform(self, results: dict) -> dict:
@@ -82,6 +83,6 @@ class ProjectPointsToImage(BaseTransform):
             keep = points.tensor[:, points.attribute_dims[ORIGINAL]].numpy()[point2img_index] > 0
             point2img_index, img_indices = point2img_index[keep], img_indices[keep]
         results['points'] = append_attribute(points, POINT_INDEX, np.arange(num_points))
-        results['point2img_index'] = point2img_index
+        results['pixel_point_ids'] = point2img_index
         results['img_indices'] = img_indices
         return results

@@ -5,30 +5,24 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
 from ..pseudo_label_files import pseudo_label_paths, read_label_png
+from ..semantickitti_infos import frame_identity, sample_data_root
 from ..semantickitti_labels import learning_to_train
 from .image_label import IMAGE_LABEL
-
-
-def pseudo_label_path(img_path: str) -> str:
-    """The semantic pseudo-label of ``ROOT/sequences/XX/image_2/NNNNNN.png`` (layout: datasets.pseudo_label_files)."""
-    image_dir, name = os.path.split(img_path)
-    seq_dir = os.path.dirname(image_dir)
-    root = os.path.dirname(os.path.dirname(seq_dir))
-    return pseudo_label_paths(root, os.path.basename(seq_dir), os.path.splitext(name)[0])[0]
 
 
 @TRANSFORMS.register_module()
 class SAMPseudoLabel(BaseTransform):
     """``results['img_seg_label']`` (H, W) int64: the 16-bit pseudo-label PNG mapped to training ids.
 
-    Place it right after ``LoadCameraImage``: ``BottomCropImage``, ``FlipImageHorizontal`` and
-    ``NormalizePadImage`` then crop, flip and pad it exactly like the image (padding = ignore index). The PNG
+    Place it right after ``LoadCameraImage``: ``BottomCropImage`` and ``FlipImageHorizontal`` then crop and
+    flip it exactly like the image. The PNG
     holds the reference's ``learning_map`` ids (0 = unlabelled, ``c + 1`` = class ``c``), mapped here to
-    mmdet3d's train ids (0 -> 19, the ignore index).
+    mmdet3d's train ids (0 -> 19, the ignore index). The frame is the sample's ``data_root``, ``sequence`` and
+    ``frame_id`` (from the infos, via ``SemanticKittiMMDataset``), not its image path.
     """
 
     def transform(self, results: dict) -> dict:
-        path = pseudo_label_path(results['img_path'])
+        path = pseudo_label_paths(sample_data_root(results), *frame_identity(results))[0]
         if not os.path.isfile(path):
             raise FileNotFoundError(f'{path}: SAM pseudo-label not found; generate them with '
                                     'tools/generate_pseudo_labels.py, or drop SAMPseudoLabel from the pipeline')

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from peft import AdaLoraConfig, AdaLoraModel, LoraConfig, LoraModel
@@ -310,29 +311,31 @@ class SAMViTTeacher(BaseModule):
                              f'{SAM_IMG_SIZE} x {SAM_IMG_SIZE} encoder input; resize or crop the image first')
         return -(-h // SAM_PATCH_SIZE), -(-w // SAM_PATCH_SIZE)
 
-    def forward(self, imgs: Tensor, img_shape: Tuple[int, int]) -> List[Tensor]:
+    def forward(self, imgs: Tensor, img_shape: Optional[Tuple[int, int]] = None) -> List[Tensor]:
         """Token maps after each global-attention block.
 
         Args:
-            imgs: (B, 3, 1024, 1024) images normalised with SAM's statistics, padded bottom/right.
-            img_shape: (h, w) of the real crop in pixels, e.g. (320, 1024); the largest in the batch.
+            imgs: (B, 3, H, W) images normalised with SAM's statistics, H and W at most 1024: the crop itself.
+                The encoder's input is the image padded with zeros at the bottom and right, as SAM pads; that
+                padding is added here, only as far as the tokens computed need it (all of 1024 x 1024 without
+                the token cut, the crop's ceil(H / 16) x ceil(W / 16) tokens with it).
+            img_shape: (h, w) of the real crop if smaller than the images (default: their size).
 
         Returns:
             4 tensors (B, C, ceil(h / 16), ceil(w / 16)), C = the embedding width (768 for vit_b) or 256 with
             ``use_neck``; e.g. (B, 768, 20, 64) for vit_b. Both token-cut modes return these shapes.
         """
-        if imgs.dim() != 4 or tuple(imgs.shape[1:]) != (3, SAM_IMG_SIZE, SAM_IMG_SIZE):
-            raise ValueError(f'SAMViTTeacher: expected images of shape (B, 3, {SAM_IMG_SIZE}, {SAM_IMG_SIZE}), '
-                             f'got {tuple(imgs.shape)}; pad them bottom/right to the encoder input size')
-        rows, cols = self.token_grid(img_shape)
+        if imgs.dim() != 4 or imgs.shape[1] != 3:
+            raise ValueError(f'SAMViTTeacher: expected images (B, 3, H, W), got {tuple(imgs.shape)}')
+        rows, cols = self.token_grid(imgs.shape[-2:] if img_shape is None else img_shape)
         encoder = self.encoder
         if self.token_cut:
             # Each token sees only its own 16 x 16 patch and keeps the positional embedding of its place on the
             # full 64 x 64 grid, so embedding the crop's patches alone equals embedding all and cutting.
-            tokens = encoder.patch_embed(imgs[:, :, :rows * SAM_PATCH_SIZE, :cols * SAM_PATCH_SIZE])
+            tokens = encoder.patch_embed(pad_bottom_right(imgs, rows * SAM_PATCH_SIZE, cols * SAM_PATCH_SIZE))
             tokens = tokens + encoder.pos_embed[:, :rows, :cols]
         else:
-            tokens = encoder.patch_embed(imgs) + encoder.pos_embed
+            tokens = encoder.patch_embed(pad_bottom_right(imgs, SAM_IMG_SIZE, SAM_IMG_SIZE)) + encoder.pos_embed
         stages = []
         # SAM's blocks run unchanged on the (cut) grid: window attention pads it to multiples of 14 itself, and
         # global attention (SAM's get_rel_pos) linearly interpolates its relative-position tables, trained with
@@ -345,3 +348,9 @@ class SAMViTTeacher(BaseModule):
         if self.use_neck:
             stages = [encoder.neck(stage) for stage in stages]
         return stages
+
+
+def pad_bottom_right(imgs: Tensor, height: int, width: int) -> Tensor:
+    """``imgs`` (B, 3, H, W) cut or zero-padded at the bottom / right to (B, 3, height, width)."""
+    imgs = imgs[:, :, :height, :width]
+    return F.pad(imgs, (0, width - imgs.shape[-1], 0, height - imgs.shape[-2]))

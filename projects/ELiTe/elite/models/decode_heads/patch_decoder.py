@@ -1,4 +1,4 @@
-"""PatchDecoder: teacher token maps -> per-pixel features -> the features at the LiDAR points' pixels.
+"""PatchDecoder: teacher token maps -> per-pixel features -> the features at given pixels, and their classes.
 
 One decoder per distillation stage (ELITE.md section 4). Variants (Table II):
 
@@ -8,19 +8,21 @@ One decoder per distillation stage (ELITE.md section 4). Variants (Table II):
   repeated over its 16 x 16 patch;
 - ``neck_repeat``: SAM-neck-like Conv1x1 768 -> 96, LayerNorm2d, Conv3x3, LayerNorm2d, then repeated.
 
-Each decoder ends in its stage's 2D classifier (96 -> 192 -> classes). Only the pixels of projected points
-are sampled (bilinear ``grid_sample``, numerically the same as
-interpolating to full resolution and gathering), so no (B, 96, 320, 1024) map is materialised unless
-dense pseudo-labels ask for it (:meth:`PatchDecoder.dense`).
+Each decoder ends in its stage's 2D classifier, a :class:`PointDecoder` (96 -> 192 -> classes) that owns the
+stage's 2D losses. Only the asked pixels are sampled (:class:`~elite.models.point_pixels.PixelSet`, with taps
+shared by all stages; numerically the same as interpolating to full resolution and gathering), so no
+(B, 96, 320, 1024) map is materialised unless asked for (:meth:`PatchDecoder.dense`).
 """
-from typing import List, Tuple
+from typing import Dict, Optional, Tuple
 
-import torch
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from segment_anything.modeling.common import LayerNorm2d
 from torch import Tensor, nn
+
+from ..point_pixels import PixelSet, sample_pixels
+from .point_decoder import PointDecoder
 
 VARIANTS = ('upscale_interpolate', 'maxpool_repeat', 'avgpool_repeat', 'neck_repeat')
 
@@ -35,10 +37,14 @@ class PatchDecoder(BaseModule):
         num_classes: classes of the stage's 2D classifier.
         variant: one of ``VARIANTS``.
         patch_size: pixels per token side (16).
+        loss_decode / loss_lovasz: the 2D classifier's losses (:class:`PointDecoder`); their ``loss_weight``
+            is the weight of the stage's 2D terms (1/4 in the paper).
+        ignore_index: label the 2D losses leave out.
     """
 
     def __init__(self, in_channels: int = 768, channels: int = 96, num_classes: int = 19,
-                 variant: str = 'upscale_interpolate', patch_size: int = 16, init_cfg=None) -> None:
+                 variant: str = 'upscale_interpolate', patch_size: int = 16, loss_decode: Optional[Dict] = None,
+                 loss_lovasz: Optional[Dict] = None, ignore_index: int = 19, init_cfg=None) -> None:
         super().__init__(init_cfg)
         if variant not in VARIANTS:
             raise ValueError(f'unknown PatchDecoder variant {variant!r}; choose one of {VARIANTS}')
@@ -61,8 +67,9 @@ class PatchDecoder(BaseModule):
                 raise ValueError(f'{variant}: in_channels {in_channels} must be a multiple of channels {channels}')
             self.layers = None
             self.stride = patch_size
-        self.classifier = nn.Sequential(nn.Linear(channels, 2 * channels), nn.ReLU(True),
-                                        nn.Linear(2 * channels, num_classes))
+        losses = {k: v for k, v in dict(loss_decode=loss_decode, loss_lovasz=loss_lovasz).items() if v is not None}
+        self.classifier = PointDecoder(channels, num_classes, mid_channels=2 * channels, ignore_index=ignore_index,
+                                       **losses)
 
     def decode(self, tokens: Tensor) -> Tensor:
         """(B, C_in, h, w) token map -> (B, channels, h * k, w * k) cells of ``stride`` pixels."""
@@ -72,34 +79,20 @@ class PatchDecoder(BaseModule):
         grouped = tokens.unflatten(1, (self.channels, group))
         return grouped.amax(dim=2) if self.variant == 'maxpool_repeat' else grouped.mean(dim=2)
 
-    def sample(self, cells: Tensor, img_indices: List[Tensor], img_hw: Tuple[int, int]) -> Tensor:
-        """Pixel features at (row, col) of each sample's points: list of (M_b, 2) -> (sum M_b, channels).
-
-        ``upscale_interpolate`` samples bilinearly exactly where ``F.interpolate(cells, img_hw, 'bilinear',
-        align_corners=False)`` would put that pixel; the repeat variants take the pixel's cell.
-        """
-        out = []
-        for b, indices in enumerate(img_indices):
-            if self.variant == 'upscale_interpolate':
-                height, width = img_hw
-                grid = torch.stack([(indices[:, 1].to(cells.dtype) + 0.5) / width * 2 - 1,
-                                    (indices[:, 0].to(cells.dtype) + 0.5) / height * 2 - 1], dim=-1)
-                sampled = F.grid_sample(cells[b:b + 1], grid[None, None], mode='bilinear', padding_mode='border',
-                                        align_corners=False)
-                out.append(sampled[0, :, 0].t())
-            else:
-                cell = torch.div(indices, self.stride, rounding_mode='floor')
-                out.append(cells[b, :, cell[:, 0], cell[:, 1]].t())
-        return torch.cat(out) if out else cells.new_zeros((0, self.channels))
+    def sample(self, cells: Tensor, pixels: PixelSet) -> Tensor:
+        """Pixel features (M, channels) at ``pixels``: ``upscale_interpolate`` bilinearly, exactly where
+        ``F.interpolate(cells, img_hw, 'bilinear', align_corners=False)`` puts them; the repeat variants the
+        pixel's cell."""
+        return sample_pixels(cells, pixels, None if self.variant == 'upscale_interpolate' else self.stride)
 
     def dense(self, cells: Tensor, img_hw: Tuple[int, int]) -> Tensor:
-        """Full-resolution (B, channels, H, W) pixel features (for dense pseudo-label losses)."""
+        """Full-resolution (B, channels, H, W) pixel features."""
         if self.variant == 'upscale_interpolate':
             return F.interpolate(cells, img_hw, mode='bilinear', align_corners=False)
         full = cells.repeat_interleave(self.stride, dim=2).repeat_interleave(self.stride, dim=3)
         return full[:, :, :img_hw[0], :img_hw[1]]
 
-    def forward(self, tokens: Tensor, img_indices: List[Tensor], img_hw: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
-        """Point pixels' features (M, channels) and the stage classifier's logits (M, num_classes)."""
-        features = self.sample(self.decode(tokens), img_indices, img_hw)
+    def forward(self, tokens: Tensor, pixels: PixelSet) -> Tuple[Tensor, Tensor]:
+        """The pixels' features (M, channels) and the stage classifier's logits (M, num_classes)."""
+        features = self.sample(self.decode(tokens), pixels)
         return features, self.classifier(features)

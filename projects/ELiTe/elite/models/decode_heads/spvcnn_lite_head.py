@@ -2,17 +2,18 @@
 from typing import Dict, List, Optional, Sequence
 
 import torch
-from mmdet3d.models.decode_heads.decode_head import Base3DDecodeHead
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import SampleList
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..backbones.spvcnn_lite import PointStageFeatures
+from .point_decoder import PointDecoder
 
 
 @MODELS.register_module()
-class SPVCNNLiteHead(Base3DDecodeHead):
-    """Per-point classifier with cross-entropy (class-weighted) + Lovasz-softmax losses.
+class SPVCNNLiteHead(PointDecoder):
+    """:class:`PointDecoder` on the concatenated stage features, with cross-entropy (class-weighted) +
+    Lovasz-softmax losses against the data samples' point labels.
 
     Args:
         channels: input width, the concatenated stage features (4 x 64).
@@ -23,22 +24,10 @@ class SPVCNNLiteHead(Base3DDecodeHead):
     """
 
     def __init__(self, channels: int = 256, num_classes: int = 19, mid_channels: int = 128,
-                 dropout_ratio: float = 0.0, ignore_index: int = 19,
-                 loss_decode: Dict = dict(type='WeightedMeanCrossEntropyLoss', loss_weight=1.0),
                  loss_lovasz: Optional[Dict] = dict(type='LovaszLoss', loss_type='multi_class',
                                                     reduction='none', loss_weight=0.1),
                  **kwargs) -> None:
-        self.mid_channels = mid_channels
-        super().__init__(channels, num_classes, dropout_ratio=dropout_ratio, loss_decode=loss_decode,
-                         ignore_index=ignore_index, **kwargs)
-        self.loss_lovasz = MODELS.build(loss_lovasz) if loss_lovasz else None
-
-    def build_conv_seg(self, channels: int, num_classes: int, kernel_size: int) -> nn.Module:
-        return nn.Sequential(nn.Linear(channels, self.mid_channels), nn.ReLU(True),
-                             nn.Linear(self.mid_channels, num_classes))
-
-    def init_weights(self) -> None:
-        """Keep PyTorch's default initialisation of the linear layers (as 2DPASS does)."""
+        super().__init__(channels, num_classes, mid_channels=mid_channels, loss_lovasz=loss_lovasz, **kwargs)
 
     def forward(self, stage_features: Sequence[Tensor]) -> Tensor:
         """per-stage (N, C_i) features -> (N, num_classes) logits.
@@ -68,8 +57,4 @@ class SPVCNNLiteHead(Base3DDecodeHead):
         return torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
 
     def loss_by_feat(self, seg_logits: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        labels = self._stack_batch_gt(batch_data_samples)
-        losses = dict(loss_sem_seg=self.loss_decode(seg_logits, labels, ignore_index=self.ignore_index))
-        if self.loss_lovasz is not None:
-            losses['loss_lovasz'] = self.loss_lovasz(seg_logits, labels, ignore_index=self.ignore_index)
-        return losses
+        return self.loss_by_labels(seg_logits, self._stack_batch_gt(batch_data_samples))

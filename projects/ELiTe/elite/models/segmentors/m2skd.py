@@ -138,12 +138,13 @@ class MultiScanDistillation:
             return self.backbone, self.decode_head
         return self.multiscan_backbone, self.multiscan_head
 
-    def split_inputs(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict:
-        """The student's single-scan inputs (original points, voxelised alike) out of the fused batch."""
-        points = [p[s.original_mask] for p, s in zip(batch_inputs_dict['points'], batch_data_samples)]
-        single = dict(batch_inputs_dict, points=points)
-        single['voxels'] = self.data_preprocessor.voxelize(points, batch_data_samples)
-        return single
+    @staticmethod
+    def split_inputs(batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict:
+        """The student's single-scan inputs, which the data preprocessor derives from the fused batch."""
+        if 'single_scan' not in batch_inputs_dict:
+            raise KeyError('M2SKD needs the single-scan inputs of the fused scans: use PointImageDataPreprocessor '
+                           'and a pipeline with MultiScanHardInstances (it marks the original points)')
+        return batch_inputs_dict['single_scan']
 
     def instance_groups(self, batch_data_samples: SampleList) -> List[Tensor]:
         """Index groups (into the concatenated original points) of each hard-class instance."""
@@ -232,15 +233,16 @@ class MultiScanDistillation:
 
 
 def single_scan_samples(batch_data_samples: SampleList) -> SampleList:
-    """Data samples restricted to the original points (labels, and pixels re-indexed to those points)."""
+    """Data samples restricted to the original points (their labels); the single-scan correspondence is
+    ``inputs['single_scan']['point_pixels']``, so the fused scan's per-sample one is left out."""
     singles = []
     for sample in batch_data_samples:
         single = sample.clone()  # shallow: the fields below are replaced, never modified in place
         mask = sample.original_mask
         single.gt_pts_seg = PointData(**{k: v[mask] for k, v in sample.gt_pts_seg.items()})
-        if 'point2img_index' in sample:
-            position = torch.cumsum(mask.long(), 0) - 1  # position of each original point among the originals
-            single.point2img_index = position[sample.point2img_index]
+        for key in ('point2img_index', 'img_indices'):
+            if key in single:
+                single.pop(key)
         singles.append(single)
     return singles
 

@@ -8,9 +8,13 @@ Training (ELITE.md section 4), for each stage i of the student and of the teache
   the KL; with ``'point'`` the stage's per-point features, CE + Lovasz on all points;
 - a :class:`PatchDecoder` decodes the teacher's stage tokens at the pixels of the projected points and
   classifies them: CE + Lovasz on those points' labels, weight 1/4;
-- KL(teacher || student) between the two, on the projected points, with the teacher detached:
-  ``kl_div(log_softmax(student), softmax(teacher))``, weight 0.05 / 4, reduction configurable (the
-  reference code's element-wise ``mean`` by default);
+- KL(teacher || student) between the two, on the projected points, with the teacher detached: ``loss_kd``,
+  mmdet's ``KnowledgeDistillationKLDivLoss`` (T = 1: ``kl_div(log_softmax(student), softmax(teacher))``, the
+  reference code's element-wise mean), weight 0.05 / 4.
+
+Every head owns its losses and their weights (``loss_decode`` / ``loss_lovasz`` of the point, patch and fused
+decoders, ``loss_kd``); this class wires the heads together. The point-to-pixel correspondence comes batch-global
+from the data preprocessor (``inputs['point_pixels']``).
 
 With dense image labels (SAM pseudo-labels, ``img_seg_label`` on the data samples) the 2D losses use
 every labelled pixel instead of the points' pixels; the KD terms stay on the points. Also: the student's
@@ -19,7 +23,6 @@ and AdaLoRA's orthogonal regulariser (``loss_orth``). Single-stage KD (Table II 
 final heads: the student's classifier from the fused 2D classifier. At inference only the student runs,
 exactly as :class:`PointVoxelSegmentor` (``tools/export_student.py`` writes it alone).
 """
-import warnings
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -29,6 +32,7 @@ from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor, nn
 
 from ...datasets.transforms.image_label import IMAGE_LABEL
+from ..point_pixels import PixelSet, PointPixels
 from ..utils import majority_vote
 from .point_segmentor import PointVoxelSegmentor
 
@@ -42,25 +46,23 @@ class PPMSKD(PointVoxelSegmentor):
 
     Args:
         teacher: the image backbone config (``SAMViTTeacher``); returns one token map per stage.
-        patch_decoder: config of one :class:`PatchDecoder` (copied per stage).
-        point_decoder: config of one :class:`PointDecoder` (copied per stage).
-        stage_loss: CE and Lovasz configs of the stage and fused heads (``loss_ce``, ``loss_lovasz``).
+        patch_decoder: config of one :class:`PatchDecoder` (copied per stage), with its 2D losses.
+        point_decoder: config of one :class:`PointDecoder` (copied per stage, its ``channels`` set to the
+            stage's width), with its losses.
+        fused_decoder: the fused 2D classifier, a :class:`PointDecoder` on the stages' pixel features
+            concatenated (its ``channels`` set here), with its losses.
+        loss_kd: the KD term (default mmdet's ``KnowledgeDistillationKLDivLoss``, T = 1, weight 0.05 / stages).
         kd_mode: ``'multi_stage'`` (the paper) or ``'single_stage'``.
         stage_supervision: ``'voxel'`` (the reference: stage heads on the voxel-branch outputs, per-voxel
             losses on majority labels; needs SPVCNNLite) or ``'point'`` (on the per-point stage features).
-        loss_weights: ``point_stage`` (1), ``patch_stage`` (1/4), ``kd`` (0.05/4), ``fused`` (1).
-        kd_reduction: ``F.kl_div`` reduction: ``'mean'`` (element-wise, the reference) or ``'batchmean'``.
-        fused_channels: hidden width of the fused 2D classifier (192).
         max_dense_pixels: with dense image labels (``SAMPseudoLabel``), at most this many labelled pixels
             per image enter the 2D losses (a random subset; None = all, as the paper).
     """
 
     def __init__(self, backbone: Dict, decode_head: Dict, teacher: Dict, patch_decoder: Dict,
-                 point_decoder: Dict, stage_loss: Dict, num_stages: int = 4, kd_mode: str = 'multi_stage',
-                 stage_supervision: str = 'voxel', loss_weights: Optional[Dict[str, float]] = None,
-                 kd_reduction: str = 'mean',
-                 fused_channels: int = 192, ignore_index: int = 19, max_dense_pixels: Optional[int] = None,
-                 **kwargs) -> None:
+                 point_decoder: Dict, fused_decoder: Optional[Dict] = None, loss_kd: Optional[Dict] = None,
+                 num_stages: int = 4, kd_mode: str = 'multi_stage', stage_supervision: str = 'voxel',
+                 max_dense_pixels: Optional[int] = None, **kwargs) -> None:
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
         if kd_mode not in KD_MODES:
             raise ValueError(f'kd_mode must be one of {KD_MODES}, got {kd_mode!r}')
@@ -68,24 +70,20 @@ class PPMSKD(PointVoxelSegmentor):
         if stage_supervision not in STAGE_SUPERVISION:
             raise ValueError(f'stage_supervision must be one of {STAGE_SUPERVISION}, got {stage_supervision!r}')
         self.stage_supervision = stage_supervision
-        self.kd_reduction = kd_reduction
-        self.ignore_index = ignore_index
         self.max_dense_pixels = max_dense_pixels
-        self.loss_weights = dict(point_stage=1.0, patch_stage=1.0 / num_stages, kd=0.05 / num_stages, fused=1.0)
-        self.loss_weights.update(loss_weights or {})
         self.teacher = MODELS.build(teacher)
         self.patch_decoders = nn.ModuleList(MODELS.build(patch_decoder) for _ in range(num_stages))
         if kd_mode == 'multi_stage':
             # a student with stages of different widths says so in `stage_channels` (e.g. MinkUNetStageFeatures)
-            widths = getattr(self.backbone, 'stage_channels', [point_decoder['in_channels']] * num_stages)
+            widths = getattr(self.backbone, 'stage_channels', [point_decoder.get('channels', 64)] * num_stages)
             self.point_decoders = nn.ModuleList(
-                MODELS.build(dict(point_decoder, in_channels=width)) for width in widths)
-        num_classes = self.decode_head.num_classes
-        pixel_channels = self.patch_decoders[0].channels
-        self.fused_classifier = nn.Sequential(nn.Linear(num_stages * pixel_channels, fused_channels),
-                                              nn.ReLU(True), nn.Linear(fused_channels, num_classes))
-        self.loss_ce = MODELS.build(stage_loss['loss_ce'])
-        self.loss_lovasz = MODELS.build(stage_loss['loss_lovasz']) if stage_loss.get('loss_lovasz') else None
+                MODELS.build(dict(point_decoder, channels=width)) for width in widths)
+        fused_decoder = dict(dict(type='PointDecoder', mid_channels=192), **(fused_decoder or {}))
+        self.fused_classifier = MODELS.build(
+            dict(fused_decoder, channels=num_stages * self.patch_decoders[0].channels,
+                 num_classes=self.decode_head.num_classes))
+        self.loss_kd = MODELS.build(loss_kd or dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=1,
+                                                    loss_weight=0.05 / num_stages))
 
     # ------------------------------------------------------------------ parameter bookkeeping (benchmark)
     def student_modules(self) -> List[nn.Module]:
@@ -104,41 +102,24 @@ class PPMSKD(PointVoxelSegmentor):
         return [p for m in self.student_modules() for p in m.parameters()]
 
     # ------------------------------------------------------------------ losses
-    def seg_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
-        """CE + Lovasz of a stage or fused head (reference: ``ce + lovasz``, both weight 1)."""
-        loss = self.loss_ce(logits, labels, ignore_index=self.ignore_index)
-        if self.loss_lovasz is not None and len(labels):
-            loss = loss + self.loss_lovasz(logits, labels, ignore_index=self.ignore_index)
-        return loss
-
     def kd_loss(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        """KL(teacher || student); no gradient reaches the teacher through it."""
+        """``loss_kd`` (KL(teacher || student); no gradient reaches the teacher through it), 0 without points."""
         if len(student_logits) == 0:
             return student_logits.sum() * 0
-        with warnings.catch_warnings():  # torch warns that 'mean' is not the KL's own mean: chosen on purpose
-            warnings.filterwarnings('ignore', message="reduction: 'mean'")
-            return F.kl_div(F.log_softmax(student_logits, dim=1), F.softmax(teacher_logits.detach(), dim=1),
-                            reduction=self.kd_reduction)
+        return self.loss_kd(student_logits, teacher_logits)
 
-    @staticmethod
-    def correspondence(batch_inputs_dict: Dict, batch_data_samples: SampleList):
-        """Batch-global indices of the points that have a pixel, and each sample's (row, col) pixels."""
-        counts = [len(p) for p in batch_inputs_dict['points']]
-        offsets = torch.tensor([0] + counts[:-1], device=batch_inputs_dict['points'][0].device).cumsum(0)
-        point_index = torch.cat([s.point2img_index + o for s, o in zip(batch_data_samples, offsets)])
-        return point_index, [s.img_indices for s in batch_data_samples]
-
-    def labelled_pixels(self, batch_data_samples: SampleList, img_hw: Tuple[int, int]):
-        """Dense image labels (SAMPseudoLabel): each sample's labelled (row, col) pixels and their labels."""
-        indices, labels = [], []
-        for sample in batch_data_samples:
-            label = getattr(sample, IMAGE_LABEL)[:img_hw[0], :img_hw[1]]
-            pixels = (label != self.ignore_index).nonzero()
-            if self.max_dense_pixels is not None and len(pixels) > self.max_dense_pixels:
-                pixels = pixels[torch.randperm(len(pixels), device=pixels.device)[:self.max_dense_pixels]]
-            indices.append(pixels)
-            labels.append(label[pixels[:, 0], pixels[:, 1]])
-        return indices, torch.cat(labels)
+    def labelled_pixels(self, batch_data_samples: SampleList, img_hw: Tuple[int, int]) -> Tuple[PixelSet, Tensor]:
+        """Dense image labels (SAMPseudoLabel): the batch's labelled pixels and their labels."""
+        pixels, labels = [], []
+        ignore = self.decode_head.ignore_index
+        for b, sample in enumerate(batch_data_samples):
+            label = getattr(sample, IMAGE_LABEL)
+            found = (label != ignore).nonzero()
+            if self.max_dense_pixels is not None and len(found) > self.max_dense_pixels:
+                found = found[torch.randperm(len(found), device=found.device)[:self.max_dense_pixels]]
+            pixels.append(F.pad(found, (1, 0), value=b))
+            labels.append(label[found[:, 0], found[:, 1]])
+        return PixelSet(torch.cat(pixels), img_hw), torch.cat(labels)
 
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         stage_features = self.extract_feat(batch_inputs_dict)
@@ -150,35 +131,36 @@ class PPMSKD(PointVoxelSegmentor):
         """All PPMSKD losses given the student's stage features and logits (reused by ELiTeM2SKD)."""
         losses = self.decode_head.loss_by_feat(main_logits, batch_data_samples)
         labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
-        point_index, img_indices = self.correspondence(batch_inputs_dict, batch_data_samples)
-
-        img_hw = tuple(batch_data_samples[0].img_shape)
+        if 'point_pixels' not in batch_inputs_dict:
+            raise KeyError('PPMSKD needs the point-to-pixel correspondence: train with a camera pipeline '
+                           '(ProjectPointsToImage, PackPointImageInputs) and PointImageDataPreprocessor')
+        correspondence: PointPixels = batch_inputs_dict['point_pixels']
+        point_index, point_pixels = correspondence.point_index, correspondence.pixels
         # the 2D losses use every labelled pixel when dense labels come with the images, else the points' pixels
         dense = all(hasattr(s, IMAGE_LABEL) for s in batch_data_samples)
         if dense:
-            pixel_indices, pixel_labels = self.labelled_pixels(batch_data_samples, img_hw)
+            pixels, pixel_labels = self.labelled_pixels(batch_data_samples, point_pixels.img_hw)
         else:
-            pixel_indices, pixel_labels = img_indices, labels[point_index]
-        tokens = self.teacher(batch_inputs_dict['imgs'], img_hw)
-        w = self.loss_weights
+            pixels, pixel_labels = point_pixels, labels[point_index]
+        tokens = self.teacher(batch_inputs_dict['imgs'])
         point_features, pixel_features = [], []
         for i, (decoder, stage_tokens) in enumerate(zip(self.patch_decoders, tokens)):
             cells = decoder.decode(stage_tokens)
-            point_features.append(decoder.sample(cells, img_indices, img_hw))
-            pixel_features.append(decoder.sample(cells, pixel_indices, img_hw) if dense else point_features[i])
+            point_features.append(decoder.sample(cells, point_pixels))
+            pixel_features.append(decoder.sample(cells, pixels) if dense else point_features[i])
             if self.kd_mode != 'multi_stage':
                 continue
             stage_logits, stage_labels, point_logits = self.student_stage(stage_features, i, labels, point_index)
             teacher_logits = decoder.classifier(point_features[i])
             pixel_logits = decoder.classifier(pixel_features[i]) if dense else teacher_logits
-            losses[f'loss_point_stage{i}'] = w['point_stage'] * self.seg_loss(stage_logits, stage_labels)
-            losses[f'loss_patch_stage{i}'] = w['patch_stage'] * self.seg_loss(pixel_logits, pixel_labels)
-            losses[f'loss_kd_stage{i}'] = w['kd'] * self.kd_loss(point_logits, teacher_logits)
+            losses.update(named(self.point_decoders[i].loss_by_labels(stage_logits, stage_labels), f'point_stage{i}'))
+            losses.update(named(decoder.classifier.loss_by_labels(pixel_logits, pixel_labels), f'patch_stage{i}'))
+            losses[f'loss_kd_stage{i}'] = self.kd_loss(point_logits, teacher_logits)
         fused_logits = self.fused_classifier(torch.cat(pixel_features, dim=1))
-        losses['loss_patch_fused'] = w['fused'] * self.seg_loss(fused_logits, pixel_labels)
+        losses.update(named(self.fused_classifier.loss_by_labels(fused_logits, pixel_labels), 'patch_fused'))
         if self.kd_mode == 'single_stage':
             point_fused = self.fused_classifier(torch.cat(point_features, dim=1)) if dense else fused_logits
-            losses['loss_kd'] = w['kd'] * self.kd_loss(main_logits[point_index], point_fused)
+            losses['loss_kd'] = self.kd_loss(main_logits[point_index], point_fused)
         losses['loss_orth'] = self.teacher.orthogonal_regularisation()
         return losses
 
@@ -202,3 +184,8 @@ class PPMSKD(PointVoxelSegmentor):
     def student_state_dict(self) -> Dict[str, Tensor]:
         """The student's weights under the keys of a plain :class:`PointVoxelSegmentor`."""
         return {k: v for k, v in self.state_dict().items() if k.split('.', 1)[0] in ('backbone', 'decode_head')}
+
+
+def named(losses: Dict[str, Tensor], head: str) -> Dict[str, Tensor]:
+    """A head's ``loss_sem_seg`` / ``loss_lovasz`` logged as ``loss_{head}_sem_seg`` / ``loss_{head}_lovasz``."""
+    return {f'loss_{head}_{key[len("loss_"):]}': value for key, value in losses.items()}
