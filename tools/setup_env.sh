@@ -115,34 +115,49 @@ CUDA_TAG="$("$VENV/bin/python" -c 'import torch; print("cu" + torch.version.cuda
 "${PIP[@]}" install -q -c "$REQ/constraints.txt" -r "$REQ/build.txt" \
     || fail "could not install build tools" "check access to the package registry"
 
-# ---------------------------------------------------------------- mmcv (built from source with its C++ ops, cached)
+# ---------------------------------------------------------------- wheels built from source, cached per machine
+# install_cached_wheel NAME VERSION BUILD_FN: install NAME's wheel from the cache (one folder per NAME, VERSION,
+# torch, Python and CUDA), building it first with "BUILD_FN CACHE_FOLDER" when none is cached.
+install_cached_wheel() {
+    local name="$1" version="$2" build="$3"
+    local cache="$WHEEL_CACHE/$name-$version-torch$TORCH_VER-py$PYVER-$CUDA_TAG"
+    local wheel
+    wheel="$(ls "$cache"/"$name"-*.whl 2>/dev/null | head -n1 || true)"
+    if [ -z "$wheel" ]; then
+        mkdir -p "$cache"
+        "$build" "$cache"
+        wheel="$(ls "$cache"/"$name"-*.whl 2>/dev/null | head -n1 || true)"
+        [ -n "$wheel" ] || fail "building $name $version wrote no wheel to $cache" "see the build log above"
+    else
+        say "using cached $name wheel $wheel"
+    fi
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$wheel" || fail "could not install $wheel" "delete $cache and rerun"
+}
+
+# ---------------------------------------------------------------- mmcv (built from source with its C++ ops)
+build_mmcv() {
+    local cache="$1" build_dir src
+    say "building mmcv $MMCV_VERSION with ops against torch $TORCH_VER (about 15 minutes on 2 cores; done once per machine)"
+    build_dir="$(mktemp -d)"
+    "${PIP[@]}" download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$build_dir" \
+        || fail "could not download the mmcv $MMCV_VERSION source" "check access to PyPI"
+    tar -xzf "$build_dir"/mmcv-"$MMCV_VERSION".tar.gz -C "$build_dir"
+    src="$build_dir/mmcv-$MMCV_VERSION"
+    # Build fix: torch >= 2.14 headers need C++20; mmcv 2.1.0 hard-codes -std=c++17.
+    if "$VENV/bin/python" -c "import torch,sys; v=tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 14))"; then
+        sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+        say "patched mmcv setup.py: -std=c++17 -> -std=c++20 (required by torch $TORCH_VER headers)"
+    fi
+    (cd "$src" && MMCV_WITH_OPS=1 "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$cache" . ) \
+        || fail "building mmcv $MMCV_VERSION failed (log above)" \
+                "make sure gcc/g++ and the Python headers are installed; on GPU machines check that nvcc matches torch.version.cuda"
+    rm -rf "$build_dir"
+}
+
 if "$VENV/bin/python" -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
     say "mmcv $MMCV_VERSION with ops already installed"
 else
-    CACHE_DIR="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VER-py$PYVER-$CUDA_TAG"
-    WHEEL="$(ls "$CACHE_DIR"/mmcv-*.whl 2>/dev/null | head -n1 || true)"
-    if [ -z "$WHEEL" ]; then
-        say "building mmcv $MMCV_VERSION with ops against torch $TORCH_VER (about 15 minutes on 2 cores; done once per machine)"
-        BUILD_DIR="$(mktemp -d)"
-        "${PIP[@]}" download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD_DIR" \
-            || fail "could not download the mmcv $MMCV_VERSION source" "check access to PyPI"
-        tar -xzf "$BUILD_DIR"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD_DIR"
-        SRC="$BUILD_DIR/mmcv-$MMCV_VERSION"
-        # Build fix: torch >= 2.14 headers need C++20; mmcv 2.1.0 hard-codes -std=c++17.
-        if "$VENV/bin/python" -c "import torch,sys; v=tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 14))"; then
-            sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
-            say "patched mmcv setup.py: -std=c++17 -> -std=c++20 (required by torch $TORCH_VER headers)"
-        fi
-        mkdir -p "$CACHE_DIR"
-        (cd "$SRC" && MMCV_WITH_OPS=1 "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$CACHE_DIR" . ) \
-            || fail "building mmcv $MMCV_VERSION failed (log above)" \
-                    "make sure gcc/g++ and the Python headers are installed; on GPU machines check that nvcc matches torch.version.cuda"
-        rm -rf "$BUILD_DIR"
-        WHEEL="$(ls "$CACHE_DIR"/mmcv-*.whl | head -n1)"
-    else
-        say "using cached mmcv wheel $WHEEL"
-    fi
-    "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL" || fail "could not install $WHEEL" "delete $CACHE_DIR and rerun"
+    install_cached_wheel mmcv "$MMCV_VERSION" build_mmcv
 fi
 
 # ---------------------------------------------------------------- the OpenMMLab stack and the rest, pinned
@@ -158,47 +173,43 @@ say "installing pinned runtime packages"
     || fail "could not install $SPCONV_SPEC" "GPU users: set ELITE_SPCONV to the spconv build for your CUDA (e.g. spconv-cu120==2.3.8)"
 "${PIP[@]}" install -q --no-deps -e "$ROOT" || fail "could not install the elite package" "run from a full clone of the repository"
 
-# ---------------------------------------------------------------- torchsparse 1.4.0 (optional, built from source, cached)
+# ---------------------------------------------------------------- torchsparse 1.4.0 (optional, built from source)
+build_torchsparse() {
+    local cache="$1" build_dir
+    [ -f /usr/include/google/dense_hash_map ] || [ -f /usr/local/include/google/dense_hash_map ] \
+        || fail "torchsparse needs Google's sparsehash headers (google/dense_hash_map), which are not installed" \
+                "install them (Debian/Ubuntu: sudo apt-get install libsparsehash-dev; conda: conda install -c conda-forge sparsehash) and rerun"
+    build_dir="$(mktemp -d)"
+    case "$TORCHSPARSE_SRC" in
+        git)
+            git clone -q --depth 1 --branch "v$TORCHSPARSE_VERSION" "$TORCHSPARSE_GIT" "$build_dir/src" \
+                || fail "could not clone $TORCHSPARSE_GIT (tag v$TORCHSPARSE_VERSION)" \
+                        "check internet access, or download the tag's source and set ELITE_TORCHSPARSE to it" ;;
+        *.tar.gz|*.tgz)
+            [ -f "$TORCHSPARSE_SRC" ] || fail "ELITE_TORCHSPARSE=$TORCHSPARSE_SRC: no such file" \
+                "point it at the torchsparse v$TORCHSPARSE_VERSION source tarball, a source directory, or git"
+            mkdir "$build_dir/src" && tar -xzf "$TORCHSPARSE_SRC" -C "$build_dir/src" --strip-components=1 \
+                || fail "could not unpack $TORCHSPARSE_SRC" "use the torchsparse v$TORCHSPARSE_VERSION source tarball" ;;
+        *)
+            [ -f "$TORCHSPARSE_SRC/setup.py" ] || fail "ELITE_TORCHSPARSE=$TORCHSPARSE_SRC: not a torchsparse source directory (no setup.py)" \
+                "point it at the torchsparse v$TORCHSPARSE_VERSION source tarball, a source directory, or git"
+            cp -r "$TORCHSPARSE_SRC" "$build_dir/src" ;;
+    esac
+    grep -q "$TORCHSPARSE_VERSION" "$build_dir/src/torchsparse/version.py" \
+        || fail "$TORCHSPARSE_SRC is not torchsparse $TORCHSPARSE_VERSION (mmdet3d 1.4's torchsparse models need it)" \
+                "use the upstream tag v$TORCHSPARSE_VERSION"
+    say "building torchsparse $TORCHSPARSE_VERSION against torch $TORCH_VER (about 4 minutes on 2 cores; done once per machine)"
+    (cd "$build_dir/src" && "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$cache" .) \
+        || fail "building torchsparse $TORCHSPARSE_VERSION failed (log above)" \
+                "make sure g++ and the sparsehash headers are installed; on GPU machines check that nvcc matches torch.version.cuda"
+    rm -rf "$build_dir"
+}
+
 if [ -n "$TORCHSPARSE_SRC" ]; then
     if "$VENV/bin/python" -c "import torchsparse, sys; sys.exit(torchsparse.__version__ != '$TORCHSPARSE_VERSION')" 2>/dev/null; then
         say "torchsparse $TORCHSPARSE_VERSION already installed"
     else
-        TS_CACHE="$WHEEL_CACHE/torchsparse-$TORCHSPARSE_VERSION-torch$TORCH_VER-py$PYVER-$CUDA_TAG"
-        TS_WHEEL="$(ls "$TS_CACHE"/torchsparse-*.whl 2>/dev/null | head -n1 || true)"
-        if [ -z "$TS_WHEEL" ]; then
-            [ -f /usr/include/google/dense_hash_map ] || [ -f /usr/local/include/google/dense_hash_map ] \
-                || fail "torchsparse needs Google's sparsehash headers (google/dense_hash_map), which are not installed" \
-                        "install them (Debian/Ubuntu: sudo apt-get install libsparsehash-dev; conda: conda install -c conda-forge sparsehash) and rerun"
-            TS_BUILD="$(mktemp -d)"
-            case "$TORCHSPARSE_SRC" in
-                git)
-                    git clone -q --depth 1 --branch "v$TORCHSPARSE_VERSION" "$TORCHSPARSE_GIT" "$TS_BUILD/src" \
-                        || fail "could not clone $TORCHSPARSE_GIT (tag v$TORCHSPARSE_VERSION)" \
-                                "check internet access, or download the tag's source and set ELITE_TORCHSPARSE to it" ;;
-                *.tar.gz|*.tgz)
-                    [ -f "$TORCHSPARSE_SRC" ] || fail "ELITE_TORCHSPARSE=$TORCHSPARSE_SRC: no such file" \
-                        "point it at the torchsparse v$TORCHSPARSE_VERSION source tarball, a source directory, or git"
-                    mkdir "$TS_BUILD/src" && tar -xzf "$TORCHSPARSE_SRC" -C "$TS_BUILD/src" --strip-components=1 \
-                        || fail "could not unpack $TORCHSPARSE_SRC" "use the torchsparse v$TORCHSPARSE_VERSION source tarball" ;;
-                *)
-                    [ -f "$TORCHSPARSE_SRC/setup.py" ] || fail "ELITE_TORCHSPARSE=$TORCHSPARSE_SRC: not a torchsparse source directory (no setup.py)" \
-                        "point it at the torchsparse v$TORCHSPARSE_VERSION source tarball, a source directory, or git"
-                    cp -r "$TORCHSPARSE_SRC" "$TS_BUILD/src" ;;
-            esac
-            grep -q "$TORCHSPARSE_VERSION" "$TS_BUILD/src/torchsparse/version.py" \
-                || fail "$TORCHSPARSE_SRC is not torchsparse $TORCHSPARSE_VERSION (mmdet3d 1.4's torchsparse models need it)" \
-                        "use the upstream tag v$TORCHSPARSE_VERSION"
-            say "building torchsparse $TORCHSPARSE_VERSION against torch $TORCH_VER (about 4 minutes on 2 cores; done once per machine)"
-            mkdir -p "$TS_CACHE"
-            (cd "$TS_BUILD/src" && "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$TS_CACHE" .) \
-                || fail "building torchsparse $TORCHSPARSE_VERSION failed (log above)" \
-                        "make sure g++ and the sparsehash headers are installed; on GPU machines check that nvcc matches torch.version.cuda"
-            rm -rf "$TS_BUILD"
-            TS_WHEEL="$(ls "$TS_CACHE"/torchsparse-*.whl | head -n1)"
-        else
-            say "using cached torchsparse wheel $TS_WHEEL"
-        fi
-        "${PIP[@]}" install -q --no-deps --force-reinstall "$TS_WHEEL" || fail "could not install $TS_WHEEL" "delete $TS_CACHE and rerun"
+        install_cached_wheel torchsparse "$TORCHSPARSE_VERSION" build_torchsparse
     fi
     "$VENV/bin/python" -c "import torchsparse.backend" \
         || fail "torchsparse does not import" "delete $WHEEL_CACHE/torchsparse-* and rerun to rebuild it"
