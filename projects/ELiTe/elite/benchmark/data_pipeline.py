@@ -61,6 +61,7 @@ def time_data_pipeline(config: str, data_root: Optional[str] = None, samples: in
                 num_points.append(len(sample['inputs']['points']))
     times_ms = np.array(times) * 1000
     return dict(ms_per_sample=round(float(np.median(times_ms)), 2), mean_ms=round(float(times_ms.mean()), 2),
+                range_ms=[round(float(times_ms.min()), 2), round(float(times_ms.max()), 2)],
                 p90_ms=round(float(np.percentile(times_ms, 90)), 2), samples=samples,
                 points_per_sample=int(np.mean(num_points)), threads=1,
                 machine=machine_description(), config=config,

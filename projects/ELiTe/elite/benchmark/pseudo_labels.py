@@ -9,6 +9,7 @@ import tempfile
 import time
 from typing import Dict
 
+import numpy as np
 import torch
 
 from ..datasets.kitti_files import lidar2img_from_calib, read_calib
@@ -25,7 +26,8 @@ def pseudo_label_speed(images: int = 1, num_points: int = 120000, points_per_bat
     120,000 points by default, as KITTI: about 650 prompts per frame with the paper's 'nearest' downsampling).
 
     Returns prompts_per_second (prompts / (total - encoder time): the decoding, filtering and painting rate),
-    seconds_per_image and encoder_seconds_per_image (means), prompts_per_image, encoder_runs and images.
+    seconds_per_image and encoder_seconds_per_image (means), the median and [min, max] of the images' seconds
+    (use ``images >= 3`` for a spread), prompts_per_image, encoder_runs and images.
     """
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     generator = SamPseudoLabelGenerator(build_sam(model_type).to(device), points_per_batch, downsample=downsample)
@@ -41,7 +43,7 @@ def pseudo_label_speed(images: int = 1, num_points: int = 120000, points_per_bat
     encoder.register_forward_pre_hook(lambda *_: starts.append(clock()))
     encoder.register_forward_hook(lambda *_: encoder_seconds.append(clock() - starts.pop()))
 
-    total_seconds, prompts = 0.0, 0
+    image_seconds, prompts = [], 0
     with tempfile.TemporaryDirectory() as root:
         write_dataset(root, ('00',), frames=images, num_points=num_points, seed=seed)
         lidar2img = lidar2img_from_calib(read_calib(os.path.join(root, 'sequences', '00', 'calib.txt')))
@@ -50,11 +52,14 @@ def pseudo_label_speed(images: int = 1, num_points: int = 120000, points_per_bat
             inputs = load_frame(root, seq, frame, lidar2img)
             start = clock()
             labels = generator.generate(*inputs)
-            total_seconds += clock() - start
+            image_seconds.append(clock() - start)
             prompts += labels.num_prompts
+    total_seconds = sum(image_seconds)
     decode_seconds = total_seconds - sum(encoder_seconds)
     return dict(prompts_per_second=round(prompts / decode_seconds, 2),
                 seconds_per_image=round(total_seconds / len(frames), 2),
+                median_seconds_per_image=round(float(np.median(image_seconds)), 2),
+                range_seconds_per_image=[round(min(image_seconds), 2), round(max(image_seconds), 2)],
                 encoder_seconds_per_image=round(sum(encoder_seconds) / len(frames), 2),
                 prompts_per_image=round(prompts / len(frames), 1), encoder_runs=generator.encoder_runs,
                 images=len(frames), model_type=model_type, points_per_batch=points_per_batch, num_points=num_points,

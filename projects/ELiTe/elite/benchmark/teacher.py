@@ -14,18 +14,18 @@ from .model_stats import build_model, timed_in_turn
 
 
 def teacher_report(config: str, crop_hw=(320, 1024), warmup: int = 1, repeats: int = 3) -> Dict:
-    """Teacher forward + backward on one (1024 x 1024 padded) crop, with token cut and without, taking turns
-    run by run (median and range of ``repeats`` each)."""
+    """Teacher forward + backward on one crop (the teacher pads it to 1024 x 1024 itself without the token cut),
+    with token cut and without, taking turns run by run (median and range of ``repeats`` each)."""
     model = build_model(config)
     teacher = model.teacher
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     teacher.to(device).train()
-    img = torch.randn(1, 3, 1024, 1024, device=device)
+    img = torch.randn(1, 3, *crop_hw, device=device)
 
     def step(cut: bool):
         def run(_: int) -> None:
             teacher.token_cut = cut
-            outputs = teacher(img, crop_hw)
+            outputs = teacher(img)
             sum(o.float().mean() for o in outputs).backward()
         return run
 
@@ -38,9 +38,10 @@ def teacher_report(config: str, crop_hw=(320, 1024), warmup: int = 1, repeats: i
                 threads=torch.get_num_threads(), machine=machine_description(), config=config)
 
 
-def training_step_split(config: str, data_root: str = 'data/benchmark_kitti', repeats: int = 2) -> Dict:
+def training_step_split(config: str, data_root: str = 'data/benchmark_kitti', repeats: int = 3) -> Dict:
     """Milliseconds of one distillation training step (batch 1, full-size frame): forward of the student,
-    the teacher and the decoders with their losses, then the whole backward."""
+    the teacher and the decoders with their losses, then the whole backward (median and [min, max] of
+    ``repeats`` steps after one warm-up step)."""
     ensure_full_size_frames(data_root)
     init_default_scope('mmdet3d')
     from mmdet3d.registry import DATASETS
@@ -64,7 +65,7 @@ def training_step_split(config: str, data_root: str = 'data/benchmark_kitti', re
         stage_features = model.extract_feat(inputs)
         model.decode_head(stage_features)
         t1 = clock()
-        model.teacher(inputs['imgs'], tuple(samples[0].img_shape))
+        model.teacher(inputs['imgs'])
         t2 = clock()
         losses = model.loss(inputs, samples)  # runs all three; the decoders' share is what remains
         t3 = clock()
@@ -76,5 +77,7 @@ def training_step_split(config: str, data_root: str = 'data/benchmark_kitti', re
                            decoders_and_losses_fwd_ms=max(0.0, (t3 - t2) - student - teacher),
                            backward_ms=t4 - t3, step_ms=t4 - t2))
     result = {k: round(float(np.median([s[k] for s in splits[1:]])) * 1000, 1) for k in splits[0]}
+    result.update({f'{k}_range': [round(min(s[k] for s in splits[1:]) * 1000, 1),
+                                  round(max(s[k] for s in splits[1:]) * 1000, 1)] for k in splits[0]})
     result.update(points=len(inputs['points'][0]), device=device, machine=machine_description(), config=config)
     return result
