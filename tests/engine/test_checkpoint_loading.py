@@ -5,29 +5,16 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
-from torch import nn
+from toy_runner import LinearModel, toy_dataloader
 
 import elite  # noqa: F401  (registers the loader)
 
 
-class _LinearModel(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(1, 1)
-
-    def forward(self, inputs, data_samples=None, mode='loss'):
-        return dict(loss=self.linear(torch.stack(inputs)).pow(2).mean())
-
-
 def _run(work_dir, epochs, resume=False):
-    runner = Runner(model=_LinearModel(), work_dir=str(work_dir),
-                    optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-                    train_dataloader=dict(dataset=[dict(inputs=torch.ones(1))] * 4, batch_size=2,
-                                          sampler=dict(type='DefaultSampler', shuffle=False),
-                                          collate_fn=dict(type='pseudo_collate')),
+    runner = Runner(model=LinearModel(), work_dir=str(work_dir),
+                    optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)), train_dataloader=toy_dataloader(4, 2),
                     train_cfg=dict(by_epoch=True, max_epochs=epochs), resume=resume,
                     default_hooks=dict(logger=dict(type='LoggerHook', interval=1)), custom_hooks=[Hook()])
     runner.train()

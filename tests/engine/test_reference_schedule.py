@@ -6,10 +6,10 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 from torch import nn
+from toy_runner import LinearModel, toy_dataloader
 
 import elite.engine.schedulers as schedulers
 from elite.engine.hooks.adalora_hook import AdaLoRARankAllocationHook
@@ -83,15 +83,6 @@ def test_allocation_sees_unclipped_gradients_before_the_step_in_reference_order(
     assert float(param.detach()[0]) == pytest.approx(-0.6)  # the clipped step happened once either way
 
 
-class _LinearModel(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(1, 1)
-
-    def forward(self, inputs, data_samples=None, mode='loss'):
-        return dict(loss=self.linear(torch.stack(inputs)).pow(2).mean())
-
-
 class _RecordLR(Hook):
     def __init__(self):
         self.lrs = []
@@ -106,11 +97,8 @@ def test_shipped_schedule_ends_with_the_run(tmp_path):
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'spvcnnlite_demo.py'))
     epochs, batch, dataset = 3, 2, 10
     record = _RecordLR()
-    runner = Runner(model=_LinearModel(), work_dir=str(tmp_path), optim_wrapper=cfg.optim_wrapper,
-                    param_scheduler=cfg.param_scheduler,
-                    train_dataloader=dict(dataset=[dict(inputs=torch.ones(1))] * dataset, batch_size=batch,
-                                          sampler=dict(type='DefaultSampler', shuffle=False),
-                                          collate_fn=dict(type='pseudo_collate')),
+    runner = Runner(model=LinearModel(), work_dir=str(tmp_path), optim_wrapper=cfg.optim_wrapper,
+                    param_scheduler=cfg.param_scheduler, train_dataloader=toy_dataloader(dataset, batch),
                     train_cfg=dict(by_epoch=True, max_epochs=epochs), custom_hooks=[record],
                     default_hooks=dict(checkpoint=None, logger=None), default_scope='mmdet3d')
     runner.train()
