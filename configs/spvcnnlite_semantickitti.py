@@ -5,6 +5,3 @@ _base_ = [
     './_base_/schedules/sgd_cosine_64e.py',
     './_base_/default_runtime.py',
 ]
-
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='miou',
-                                     rule='greater'))

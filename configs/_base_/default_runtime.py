@@ -7,3 +7,6 @@
 _base_ = ['mmdet3d::_base_/default_runtime.py']
 custom_hooks = [dict(type='NonFiniteGuardHook'), dict(type='CheckpointCoverageHook'),
                 dict(type='AdaLoRARankAllocationHook')]
+# a checkpoint every epoch (the last 3 kept) and the best validation mIoU (in-range points, the reference protocol)
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='miou',
+                                     rule='greater'))
