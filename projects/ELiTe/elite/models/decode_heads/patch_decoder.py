@@ -11,11 +11,10 @@ One decoder per distillation stage (ELITE.md section 4). Variants (Table II):
 Each decoder ends in its stage's 2D classifier, a :class:`PointDecoder` (96 -> 192 -> classes) that owns the
 stage's 2D losses. Only the asked pixels are sampled (:class:`~elite.models.point_pixels.PixelSet`, with taps
 shared by all stages; numerically the same as interpolating to full resolution and gathering), so no
-(B, 96, 320, 1024) map is materialised unless asked for (:meth:`PatchDecoder.dense`).
+(B, 96, 320, 1024) map is ever materialised.
 """
 from typing import Dict, Optional, Tuple
 
-import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from segment_anything.modeling.common import LayerNorm2d
@@ -84,13 +83,6 @@ class PatchDecoder(BaseModule):
         ``F.interpolate(cells, img_hw, 'bilinear', align_corners=False)`` puts them; the repeat variants the
         pixel's cell."""
         return sample_pixels(cells, pixels, None if self.variant == 'upscale_interpolate' else self.stride)
-
-    def dense(self, cells: Tensor, img_hw: Tuple[int, int]) -> Tensor:
-        """Full-resolution (B, channels, H, W) pixel features."""
-        if self.variant == 'upscale_interpolate':
-            return F.interpolate(cells, img_hw, mode='bilinear', align_corners=False)
-        full = cells.repeat_interleave(self.stride, dim=2).repeat_interleave(self.stride, dim=3)
-        return full[:, :, :img_hw[0], :img_hw[1]]
 
     def forward(self, tokens: Tensor, pixels: PixelSet) -> Tuple[Tensor, Tensor]:
         """The pixels' features (M, channels) and the stage classifier's logits (M, num_classes)."""
