@@ -90,12 +90,6 @@ def _match(key: str) -> Optional[Tuple[str, Optional[Callable[[Tensor], Tensor]]
     return None
 
 
-def map_2dpass_key(key: str) -> Optional[str]:
-    """Our key for a 2DPASS 3D-network key (without ``model_3d.``), or None when no rule applies."""
-    match = _match(key)
-    return match[0] if match else None
-
-
 def _fold_centre_offset(weight: Tensor, bias: Tensor, voxel_size: Sequence[float]) -> Tensor:
     # The last 3 of the 10 point features (columns 7:10 of W) are offsets to the point's voxel: to its
     # CENTRE in ours, to its MIN CORNER in 2DPASS (``grid_ind * intervals + min``), so ours = theirs -

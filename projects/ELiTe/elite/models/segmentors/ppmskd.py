@@ -181,10 +181,6 @@ class PPMSKD(PointVoxelSegmentor):
         logits = decoder(branch)
         return logits, majority_vote(labels, point2voxel, len(branch)), logits[point2voxel[point_index]]
 
-    def student_state_dict(self) -> Dict[str, Tensor]:
-        """The student's weights under the keys of a plain :class:`PointVoxelSegmentor`."""
-        return {k: v for k, v in self.state_dict().items() if k.split('.', 1)[0] in ('backbone', 'decode_head')}
-
 
 def named(losses: Dict[str, Tensor], head: str) -> Dict[str, Tensor]:
     """A head's ``loss_sem_seg`` / ``loss_lovasz`` logged as ``loss_{head}_sem_seg`` / ``loss_{head}_lovasz``."""
