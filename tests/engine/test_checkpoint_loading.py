@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
-from toy_runner import LinearModel, toy_dataloader
+from toy_runner import LinearModel, toy_dataloader, unique_experiment_name
 
 import elite  # noqa: F401  (registers the loader)
 
@@ -15,7 +15,8 @@ import elite  # noqa: F401  (registers the loader)
 def _run(work_dir, epochs, resume=False):
     runner = Runner(model=LinearModel(), work_dir=str(work_dir),
                     optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)), train_dataloader=toy_dataloader(4, 2),
-                    train_cfg=dict(by_epoch=True, max_epochs=epochs), resume=resume,
+                    train_cfg=dict(by_epoch=True, max_epochs=epochs), resume=resume, default_scope='mmdet3d',
+                    experiment_name=unique_experiment_name(),
                     default_hooks=dict(logger=dict(type='LoggerHook', interval=1)), custom_hooks=[Hook()])
     runner.train()
     return runner

@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 from torch import nn
-from toy_runner import LinearModel, toy_dataloader
+from toy_runner import LinearModel, toy_dataloader, unique_experiment_name
 
 import elite.engine.schedulers as schedulers
 from elite.engine.hooks.adalora_hook import AdaLoRARankAllocationHook
@@ -100,7 +100,8 @@ def test_shipped_schedule_ends_with_the_run(tmp_path):
     runner = Runner(model=LinearModel(), work_dir=str(tmp_path), optim_wrapper=cfg.optim_wrapper,
                     param_scheduler=cfg.param_scheduler, train_dataloader=toy_dataloader(dataset, batch),
                     train_cfg=dict(by_epoch=True, max_epochs=epochs), custom_hooks=[record],
-                    default_hooks=dict(checkpoint=None, logger=None), default_scope='mmdet3d')
+                    default_hooks=dict(checkpoint=None, logger=None), default_scope='mmdet3d',
+                    experiment_name=unique_experiment_name())
     runner.train()
     expected = [0.24 * reference_factor(k, epochs, batch, dataset, 1) for k in range(epochs * dataset // batch)]
     assert record.lrs == pytest.approx(expected, rel=1e-9)

@@ -113,3 +113,23 @@ def test_single_scan_inputs_reuse_the_fused_voxel_coordinates():
     # fused points 0, 1, 3 of sample 0: point 1 is gathered (not original), 0 and 3 are originals 0 and 2
     assert single['point_pixels'].point_index[:2].tolist() == [0, 2]
     assert single['point_pixels'].pixels.pixels[:2].tolist() == [[0, 0, 0], [0, 2, 2]]
+
+
+def test_single_scan_minkunet_voxels_leave_the_fused_samples_alone():
+    """'minkunet' writes per-sample voxel maps: the single scan's go to its own samples, the fused scan's stay."""
+    pre = build('minkunet', voxel_size=(0.05, 0.05, 0.05), pc_range=(-100, -100, -20, 100, 100, 20))
+    torch.manual_seed(0)
+    points = [torch.rand(50, 4) * 4, torch.rand(30, 4) * 4]
+    samples = [sample_with_mask(50), sample_with_mask(30)]
+    for sample, n in zip(samples, (50, 30)):
+        sample.original_mask = torch.arange(n) % 2 == 0
+    out = pre(dict(inputs=dict(points=points), data_samples=samples))
+    single = out['inputs']['single_scan']
+    fused_samples = out['data_samples']
+    for fused, one, n in zip(fused_samples, single['data_samples'], (50, 30)):
+        assert len(fused.point2voxel_map) == n and len(one.point2voxel_map) == n // 2
+        assert torch.equal(one.gt_pts_seg.pts_semantic_mask, torch.arange(0, n, 2))
+        assert len(one.gt_pts_seg.voxel_semantic_mask) == int(one.point2voxel_map.max()) + 1
+    fresh = pre.voxelize([p[s.original_mask] for p, s in zip(points, samples)],
+                         [s.clone() for s in single['data_samples']])
+    assert torch.equal(single['voxels']['coors'], fresh['coors'])

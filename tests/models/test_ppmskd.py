@@ -1,5 +1,7 @@
 """PPMSKD: losses, gradients, the frozen teacher, AdaLoRA in the loop, and teacher-free inference."""
 import os
+import re
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -157,3 +159,26 @@ def test_point_stage_supervision_option(setup):
         torch.testing.assert_close(point_logits, model.point_decoders[1](features[1])[point_index])
     finally:
         model.stage_supervision = 'voxel'
+
+
+def test_checkpoints_of_the_earlier_head_layout_still_load(setup):
+    """Before the heads were decode heads, their linear layers were saved as point_decoders.I.classifier.N,
+    patch_decoders.I.classifier.N and fused_classifier.N: such a checkpoint loads strictly, every value in place."""
+    cfg, model, _ = setup
+    state = model.state_dict()
+    renames = [(r'^(point_decoders\.\d+\.)conv_seg\.', r'\1classifier.'),
+               (r'^(patch_decoders\.\d+\.classifier\.)conv_seg\.', r'\1'),
+               (r'^fused_classifier\.conv_seg\.', 'fused_classifier.')]
+    old = OrderedDict()
+    old._metadata = state._metadata  # spconv layout version 2: mmdet3d's load hook leaves the kernels alone
+    for key, value in state.items():
+        for pattern, target in renames:
+            key = re.sub(pattern, target, key)
+        old[key] = value + 1 if value.is_floating_point() else value.clone()
+    assert {'point_decoders.3.classifier.0.weight', 'patch_decoders.1.classifier.2.bias',
+            'fused_classifier.0.weight'} <= set(old)
+    fresh = MODELS.build(cfg.model)
+    fresh.load_state_dict(old, strict=True)
+    for key, value in fresh.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, state[key] + 1, msg=key)

@@ -52,5 +52,7 @@ def load_local_checkpoint(filename: str, map_location: Optional[Any] = None) -> 
 
 
 def register_checkpoint_loader() -> None:
-    """Make :func:`load_local_checkpoint` mmengine's loader for local paths (idempotent)."""
-    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+    """Make :func:`load_local_checkpoint` mmengine's loader for local paths (idempotent). Torch before 2.5 has no
+    ``safe_globals`` and loads everything by default (``weights_only=False``), so mmengine's loader stays there."""
+    if hasattr(torch.serialization, 'safe_globals'):
+        CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)

@@ -20,11 +20,15 @@ class ReferenceCosineParamScheduler(_ParamScheduler):
     of ``warmup_iters // world_size`` steps when more than one process trains (none with one), as the reference.
 
     With one process it is the same as ``CosineAnnealingLR(eta_min=0)`` over the run. Use it with
-    ``by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True`` (the configs do).
+    ``by_epoch=True, begin=0, convert_to_iter_based=True`` and no ``end``: the runner ends it with the run
+    (``train_cfg.max_epochs``), as the configs do.
     """
 
     def __init__(self, optimizer, param_name: str, warmup_iters: int = 1000, begin: int = 0, end: int = 0,
                  last_step: int = -1, by_epoch: bool = True, verbose: bool = False) -> None:
+        if end <= begin:
+            raise ValueError(f'ReferenceCosineLR needs end > begin (got begin={begin}, end={end}); build it '
+                             'through the runner, which sets end to the run length, or give end')
         world_size = get_world_size()
         self.warmup_steps = warmup_iters // world_size if world_size > 1 else 0
         super().__init__(optimizer, param_name, begin=begin, end=end, last_step=last_step, by_epoch=by_epoch,

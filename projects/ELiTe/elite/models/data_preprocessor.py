@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
 from mmdet3d.registry import MODELS
-from mmdet3d.structures import Det3DDataSample
+from mmdet3d.structures import Det3DDataSample, PointData
+from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor
 
 from .point_pixels import PointPixels
@@ -49,7 +50,7 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
     (``point2img_index``, ``img_indices``) becomes one batch-global :class:`PointPixels`,
     ``inputs['point_pixels']``. A fused multi-scan batch (samples with ``original_mask``) also gets
     ``inputs['single_scan']``: the original points, their voxels (the fused scan's voxel coordinates of those
-    points, not quantised again) and their correspondence, for the single-scan student (M2SKD).
+    points, not quantised again), their correspondence and data samples, for the single-scan student (M2SKD).
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -71,17 +72,18 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
         return data
 
     def single_scan_inputs(self, inputs: Dict, samples: List[Det3DDataSample]) -> Dict:
-        """The original points of fused scans, with their voxels and correspondence (see the class)."""
+        """The original points of fused scans, with their voxels, correspondence and data samples (see the class)."""
         masks = [s.original_mask for s in samples]
-        single = dict(inputs, points=[p[m] for p, m in zip(inputs['points'], masks)])
+        single_samples = single_scan_samples(samples)
+        single = dict(inputs, points=[p[m] for p, m in zip(inputs['points'], masks)], data_samples=single_samples)
         keep = torch.cat(masks)
         if 'voxels' in inputs and self.voxel_type == 'point_voxel':
             fused = inputs['voxels']
             single['voxels'] = dict(fused, points=fused['points'][keep], point_coors=fused['point_coors'][keep])
             coors, point2voxel_map, _ = unique_voxels(single['voxels']['point_coors'])
             single['voxels'].update(coors=coors, point2voxel_map=point2voxel_map)
-        elif 'voxels' in inputs:
-            single['voxels'] = self.voxelize(single['points'], samples)
+        elif 'voxels' in inputs:  # e.g. 'minkunet', which also writes per-sample maps: on the single-scan samples
+            single['voxels'] = self.voxelize(single['points'], single_samples)
         if 'point_pixels' in inputs:
             single['point_pixels'] = inputs['point_pixels'].select_points(keep)
         return single
@@ -122,3 +124,20 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
             voxels.append(res[inds])
             coors.append(res_voxel_coors)
         return dict(voxels=torch.cat(voxels), coors=torch.cat(coors))
+
+
+def single_scan_samples(batch_data_samples: SampleList) -> SampleList:
+    """Data samples restricted to the original points (their point labels); the single-scan correspondence is
+    ``inputs['single_scan']['point_pixels']``, so the fused scan's per-sample one is left out."""
+    singles = []
+    for sample in batch_data_samples:
+        single = sample.clone()  # shallow: the fields below are replaced, never modified in place
+        mask = sample.original_mask
+        # per-point fields restricted; per-voxel ones ('minkunet': voxel_semantic_mask) are made anew by the
+        # single scan's voxelisation
+        single.gt_pts_seg = PointData(**{k: v[mask] for k, v in sample.gt_pts_seg.items() if len(v) == len(mask)})
+        for key in ('point2img_index', 'img_indices'):
+            if key in single:
+                single.pop(key)
+        singles.append(single)
+    return singles

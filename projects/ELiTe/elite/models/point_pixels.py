@@ -90,4 +90,8 @@ def sample_pixels(cells: Tensor, pixels: PixelSet, stride: Optional[int]) -> Ten
     if stride is not None:
         return flat[pixels.cell_rows(cells.shape[-2:], stride)]
     index, weight = pixels.bilinear_taps(cells.shape[-2:])
-    return (flat[index] * weight.to(flat.dtype)[..., None]).sum(1)
+    weight = weight.to(flat.dtype)
+    out = flat[index[:, 0]] * weight[:, :1]
+    for tap in range(1, 4):  # one tap at a time: (M, C) temporaries, never (M, 4, C)
+        out = out + flat[index[:, tap]] * weight[:, tap:tap + 1]
+    return out

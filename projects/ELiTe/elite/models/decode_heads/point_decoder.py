@@ -43,6 +43,16 @@ class PointDecoder(Base3DDecodeHead):
     def forward(self, features: Tensor) -> Tensor:
         return self.cls_seg(features)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Also read checkpoints written before the heads were decode heads: their two linear layers sat under
+        ``classifier.`` (PointDecoder) or directly under the head (PatchDecoder's classifier, the fused one)."""
+        for old_prefix in (prefix + 'classifier.', prefix):
+            for key in ('0.weight', '0.bias', '2.weight', '2.bias'):
+                old, new = old_prefix + key, f'{prefix}conv_seg.{key}'
+                if old in state_dict and new not in state_dict:
+                    state_dict[new] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def loss_by_labels(self, logits: Tensor, labels: Tensor) -> Dict[str, Tensor]:
         """``loss_sem_seg`` (and ``loss_lovasz``) of (N, C) logits against (N,) labels, ``ignore_index`` left out."""
         losses = dict(loss_sem_seg=self.loss_decode(logits, labels, ignore_index=self.ignore_index))

@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from mmdet3d.datasets import SemanticKittiDataset
 from mmdet3d.registry import MODELS
-from mmdet3d.structures import PointData
 from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor
 
@@ -118,8 +117,8 @@ class MultiScanDistillation:
         return self.decode_head.loss_by_feat(logits, samples)
 
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        single_inputs = self.split_inputs(batch_inputs_dict, batch_data_samples)
-        single_samples = single_scan_samples(batch_data_samples)
+        single_inputs = self.split_inputs(batch_inputs_dict)
+        single_samples = single_inputs['data_samples']
         features = self.extract_feat(single_inputs)
         logits = self.decode_head(features)
         losses = self.single_scan_losses(single_inputs, single_samples, features, logits)
@@ -129,8 +128,8 @@ class MultiScanDistillation:
     def predict(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> SampleList:
         """The single-scan student; on fused scans only the original points are predicted (and scored)."""
         if 'original_mask' in batch_data_samples[0]:
-            batch_inputs_dict = self.split_inputs(batch_inputs_dict, batch_data_samples)
-            batch_data_samples = single_scan_samples(batch_data_samples)
+            batch_inputs_dict = self.split_inputs(batch_inputs_dict)
+            batch_data_samples = batch_inputs_dict['data_samples']
         return super().predict(batch_inputs_dict, batch_data_samples)
 
     def multiscan_networks(self):
@@ -139,8 +138,9 @@ class MultiScanDistillation:
         return self.multiscan_backbone, self.multiscan_head
 
     @staticmethod
-    def split_inputs(batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict:
-        """The student's single-scan inputs, which the data preprocessor derives from the fused batch."""
+    def split_inputs(batch_inputs_dict: Dict) -> Dict:
+        """The student's single-scan inputs and data samples, which the data preprocessor derives from the fused
+        batch."""
         if 'single_scan' not in batch_inputs_dict:
             raise KeyError('M2SKD needs the single-scan inputs of the fused scans: use PointImageDataPreprocessor '
                            'and a pipeline with MultiScanHardInstances (it marks the original points)')
@@ -230,21 +230,6 @@ class MultiScanDistillation:
         losses['loss_affinity_kd'] = w['affinity'] * affinity_loss(
             student_logits, target_logits, self.class_groups(labels[original]), reduction='sum')
         return losses
-
-
-def single_scan_samples(batch_data_samples: SampleList) -> SampleList:
-    """Data samples restricted to the original points (their labels); the single-scan correspondence is
-    ``inputs['single_scan']['point_pixels']``, so the fused scan's per-sample one is left out."""
-    singles = []
-    for sample in batch_data_samples:
-        single = sample.clone()  # shallow: the fields below are replaced, never modified in place
-        mask = sample.original_mask
-        single.gt_pts_seg = PointData(**{k: v[mask] for k, v in sample.gt_pts_seg.items()})
-        for key in ('point2img_index', 'img_indices'):
-            if key in single:
-                single.pop(key)
-        singles.append(single)
-    return singles
 
 
 @MODELS.register_module()
