@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
 from mmdet3d.registry import MODELS
@@ -133,3 +134,13 @@ def test_single_scan_minkunet_voxels_leave_the_fused_samples_alone():
     fresh = pre.voxelize([p[s.original_mask] for p, s in zip(points, samples)],
                          [s.clone() for s in single['data_samples']])
     assert torch.equal(single['voxels']['coors'], fresh['coors'])
+
+
+def test_images_of_different_sizes_are_refused_for_the_correspondence():
+    pre = build('point_voxel')
+    samples = [sample_with_mask(5), sample_with_mask(5)]
+    samples[0].set_metainfo(dict(img_shape=(4, 6)))
+    samples[1].set_metainfo(dict(img_shape=(4, 5)))
+    imgs = [torch.zeros(3, 4, 6, dtype=torch.uint8), torch.zeros(3, 4, 5, dtype=torch.uint8)]
+    with pytest.raises(ValueError, match='different sizes'):
+        pre(dict(inputs=dict(points=[torch.zeros(5, 4)] * 2, img=imgs), data_samples=samples))

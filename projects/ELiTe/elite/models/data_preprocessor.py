@@ -64,6 +64,10 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
         data = super().simple_process(data, training)
         inputs, samples = data['inputs'], data['data_samples']
         if samples and 'img_indices' in samples[0] and 'points' in inputs and 'imgs' in inputs:
+            sizes = {tuple(s.metainfo['img_shape']) for s in samples if 'img_shape' in s.metainfo}
+            if len(sizes) > 1:  # the pixels would be read on the padded batch, not on each image's own grid
+                raise ValueError(f'the images of one batch have different sizes {sorted(sizes)}; crop them to one '
+                                 'size (BottomCropImage) for the point-to-pixel correspondence')
             inputs['point_pixels'] = PointPixels.from_samples(
                 [len(p) for p in inputs['points']], [s.point2img_index for s in samples],
                 [s.img_indices for s in samples], tuple(inputs['imgs'].shape[-2:]))
