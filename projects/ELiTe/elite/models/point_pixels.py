@@ -20,6 +20,12 @@ class PixelSet:
     img_hw: Tuple[int, int]
     _taps: Dict[tuple, Tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def from_samples(cls, rows_cols: Sequence[Tensor], img_hw: Tuple[int, int]) -> 'PixelSet':
+        """Each sample's (M_b, 2) (row, col) pixels -> one set of ``[sample, row, col]`` pixels."""
+        pixels = torch.cat([torch.cat([rc.new_full((len(rc), 1), b), rc], 1) for b, rc in enumerate(rows_cols)])
+        return cls(pixels.long(), tuple(int(s) for s in img_hw))
+
     def __len__(self) -> int:
         return len(self.pixels)
 
@@ -69,19 +75,13 @@ class PointPixels:
         """Per-sample positions (``point2img_index``) and (row, col) pixels -> the batch-global form."""
         offsets = torch.tensor([0, *point_counts[:-1]]).cumsum(0).tolist()
         point_index = torch.cat([index + offset for index, offset in zip(point2img_index, offsets)])
-        pixels = torch.cat([_with_sample(rc, b) for b, rc in enumerate(img_indices)])
-        return cls(point_index.long(), PixelSet(pixels.long(), tuple(int(s) for s in img_hw)))
+        return cls(point_index.long(), PixelSet.from_samples(img_indices, img_hw))
 
     def select_points(self, keep: Tensor) -> 'PointPixels':
         """The correspondence restricted to the points ``keep`` (N,) bool, renumbered among them."""
         position = torch.cumsum(keep.long(), 0) - 1
         mine = keep[self.point_index]
         return PointPixels(position[self.point_index[mine]], PixelSet(self.pixels.pixels[mine], self.pixels.img_hw))
-
-
-def _with_sample(rows_cols: Tensor, sample: int) -> Tensor:
-    """(M, 2) (row, col) -> (M, 3) (sample, row, col)."""
-    return torch.cat([rows_cols.new_full((len(rows_cols), 1), sample), rows_cols], 1)
 
 
 def sample_pixels(cells: Tensor, pixels: PixelSet, stride: Optional[int]) -> Tensor:

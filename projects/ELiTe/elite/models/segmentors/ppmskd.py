@@ -26,7 +26,6 @@ exactly as :class:`PointVoxelSegmentor` (``tools/export_student.py`` writes it a
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor, nn
@@ -112,14 +111,14 @@ class PPMSKD(PointVoxelSegmentor):
         """Dense image labels (SAMPseudoLabel): the batch's labelled pixels and their labels."""
         pixels, labels = [], []
         ignore = self.decode_head.ignore_index
-        for b, sample in enumerate(batch_data_samples):
+        for sample in batch_data_samples:
             label = getattr(sample, IMAGE_LABEL)
             found = (label != ignore).nonzero()
             if self.max_dense_pixels is not None and len(found) > self.max_dense_pixels:
                 found = found[torch.randperm(len(found), device=found.device)[:self.max_dense_pixels]]
-            pixels.append(F.pad(found, (1, 0), value=b))
+            pixels.append(found)
             labels.append(label[found[:, 0], found[:, 1]])
-        return PixelSet(torch.cat(pixels), img_hw), torch.cat(labels)
+        return PixelSet.from_samples(pixels, img_hw), torch.cat(labels)
 
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         stage_features = self.extract_feat(batch_inputs_dict)
