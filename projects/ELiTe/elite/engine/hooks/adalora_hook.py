@@ -14,12 +14,12 @@ ones), else first thing in ``step``.
 """
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+
+from .wrapping import unwrap_model, wrap_method_once
 
 
 def _teacher(runner):
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    teacher = getattr(model, 'teacher', None)
+    teacher = getattr(unwrap_model(runner.model), 'teacher', None)
     return teacher if hasattr(teacher, 'update_and_allocate') else None
 
 
@@ -61,17 +61,15 @@ class AdaLoRARankAllocationHook(Hook):
             name, allocate_first = '_clip_grad', True
         else:
             name, allocate_first = 'step', self.order == 'reference'
-        method = getattr(optim_wrapper, name)
-        if getattr(method, '_adalora_wrapped', False):
-            return
 
-        def with_allocation(*args, **kwargs):
-            if allocate_first:
-                teacher.update_and_allocate(runner.iter // accumulation)
-            result = method(*args, **kwargs)
-            if not allocate_first:
-                teacher.update_and_allocate(runner.iter // accumulation)
-            return result
+        def with_allocation(method):
+            def allocate_around(*args, **kwargs):
+                if allocate_first:
+                    teacher.update_and_allocate(runner.iter // accumulation)
+                result = method(*args, **kwargs)
+                if not allocate_first:
+                    teacher.update_and_allocate(runner.iter // accumulation)
+                return result
+            return allocate_around
 
-        with_allocation._adalora_wrapped = True
-        setattr(optim_wrapper, name, with_allocation)
+        wrap_method_once(optim_wrapper, name, '_adalora_wrapped', with_allocation)

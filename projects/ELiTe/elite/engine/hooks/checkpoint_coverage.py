@@ -14,6 +14,8 @@ from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 from torch import nn
 
+from .wrapping import unwrap_model
+
 INFERENCE_MODULES = ('backbone', 'neck', 'decode_head')  # what an mmdet3d segmentor runs at inference
 
 
@@ -27,8 +29,7 @@ class CheckpointCoverageError(KeyError):
 def inference_state_keys(model: nn.Module) -> List[str]:
     """State-dict keys of the modules ``model`` runs at inference (the student of a distiller, every weight of
     a model without a ``backbone``); wrappers (DDP, TTA) are looked through."""
-    while isinstance(getattr(model, 'module', None), nn.Module):
-        model = model.module
+    model = unwrap_model(model)
     keys = list(model.state_dict())
     if not hasattr(model, 'backbone'):
         return keys

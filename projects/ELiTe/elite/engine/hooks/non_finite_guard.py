@@ -15,15 +15,12 @@ from typing import Dict, List, Optional
 import torch
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+
+from .wrapping import unwrap_model, wrap_method_once
 
 
 class NonFiniteTrainingError(RuntimeError):
     """Training met a non-finite loss or gradient; the message says where."""
-
-
-def _unwrapped(model):
-    return model.module if is_model_wrapper(model) else model
 
 
 @HOOKS.register_module()
@@ -42,28 +39,24 @@ class NonFiniteGuardHook(Hook):
         self._log_vars = None
 
     def before_train(self, runner) -> None:
-        model = _unwrapped(runner.model)
-        if not getattr(model.parse_losses, '_guard_wrapped', False):
-            parse_losses = model.parse_losses
+        model = unwrap_model(runner.model)
+        optim_wrapper = runner.optim_wrapper
 
+        def recording(parse_losses):
             def recording_parse_losses(losses):
                 loss, log_vars = parse_losses(losses)
                 self._log_vars = log_vars
                 return loss, log_vars
+            return recording_parse_losses
 
-            recording_parse_losses._guard_wrapped = True
-            model.parse_losses = recording_parse_losses
-        optim_wrapper = runner.optim_wrapper
-        if getattr(optim_wrapper.step, '_guard_wrapped', False):
-            return
-        step = optim_wrapper.step
+        def checked(step):
+            def checked_step(*args, **kwargs):
+                self.check(runner, model, amp=hasattr(optim_wrapper, 'loss_scaler'))
+                return step(*args, **kwargs)
+            return checked_step
 
-        def checked_step(*args, **kwargs):
-            self.check(runner, model, amp=hasattr(optim_wrapper, 'loss_scaler'))
-            return step(*args, **kwargs)
-
-        checked_step._guard_wrapped = True
-        optim_wrapper.step = checked_step
+        wrap_method_once(model, 'parse_losses', '_guard_wrapped', recording)
+        wrap_method_once(optim_wrapper, 'step', '_guard_wrapped', checked)
 
     def check(self, runner, model, amp: bool) -> None:
         """Raise :class:`NonFiniteTrainingError` if this step's loss terms (or, without AMP, gradients) are not
