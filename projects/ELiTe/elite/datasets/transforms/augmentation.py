@@ -20,7 +20,7 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.datasets.transforms import GlobalRotScaleTrans, RandomFlip3D
 from mmdet3d.registry import TRANSFORMS
 
-from .image_label import IMAGE_LABEL
+from .image_label import IMAGE_LABEL, mirror_columns
 
 
 @TRANSFORMS.register_module()
@@ -36,12 +36,8 @@ class RandomFlip3DPointsOnly(RandomFlip3D):
                 results['img'] = img
         results = super().transform(results)
         if ('img' in results and results.get('flip') and results.get('flip_direction') == 'horizontal'
-                and 'img_indices' in results):
-            indices = np.array(results['img_indices'], copy=True)
-            indices[:, 1] = results['img'].shape[1] - 1 - indices[:, 1]
-            results['img_indices'] = indices
-            if IMAGE_LABEL in results:
-                results[IMAGE_LABEL] = np.ascontiguousarray(results[IMAGE_LABEL][:, ::-1])
+                and 'img_indices' in results):  # mmcv flipped the image: its label and pixels follow
+            mirror_columns(results, [IMAGE_LABEL] if IMAGE_LABEL in results else [])
         return results
 
 

@@ -3,7 +3,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
-from .image_label import image_keys
+from .image_label import image_keys, mirror_columns
 
 
 @TRANSFORMS.register_module()
@@ -20,12 +20,7 @@ class FlipImageHorizontal(BaseTransform):
     def transform(self, results: dict) -> dict:
         flip = bool(np.random.rand() < self.prob)
         if flip:
-            width = results['img'].shape[1]
-            for key in image_keys(results):
-                results[key] = np.ascontiguousarray(results[key][:, ::-1])
-            indices = results['img_indices'].copy()
-            indices[:, 1] = width - 1 - indices[:, 1]
-            results['img_indices'] = indices
+            mirror_columns(results, image_keys(results))
         results['img_flip'] = flip
         return results
 
