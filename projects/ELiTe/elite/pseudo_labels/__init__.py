@@ -1,15 +1,15 @@
 """SAM-PLG: dense image pseudo-labels from SAM prompted with the projected LiDAR labels (ELITE.md section 5)."""
 from .sam_model import SAM_MODEL_TYPES, SamCheckpointError, build_sam, build_tiny_sam
 from .sam_plg import (
-                      DOWNSAMPLE_MODES,
-                      PseudoLabels,
-                      SamPseudoLabelGenerator,
-                      label_grid,
-                      majority_labels,
-                      mask_inputs,
-                      paint_masks,
-                      point_prompts,
-                      sparse_label_images,
+    DOWNSAMPLE_MODES,
+    PseudoLabels,
+    SamPseudoLabelGenerator,
+    label_grid,
+    majority_labels,
+    mask_inputs,
+    paint_masks,
+    point_prompts,
+    sparse_label_images,
 )
 from .writer import GenerationSummary, pseudo_label_paths, read_label_png, run_pseudo_label_generation, write_label_png
 
