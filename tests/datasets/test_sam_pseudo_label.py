@@ -1,7 +1,5 @@
 """SAMPseudoLabel: dense image labels cropped, flipped and padded exactly like the image."""
-import glob
 import os
-import shutil
 
 import cv2
 import numpy as np
@@ -10,39 +8,19 @@ import torch
 from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from synthetic_pseudo_labels import colour_to_raw, pseudo_labelled_copy
 
 from elite.datasets.kitti_files import image_path
 from elite.datasets.pseudo_label_files import pseudo_label_paths
-from elite.datasets.semantickitti_labels import LABELS_MAP, learning_to_train, raw_to_learning
-from elite.datasets.synthetic import CLASS_RGB
+from elite.datasets.semantickitti_labels import LABELS_MAP, learning_to_train
 from elite.datasets.transforms import SAMPseudoLabel
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PALETTE = np.array(list(CLASS_RGB.values()), dtype=np.float64)
-RAW_IDS = np.array(list(CLASS_RGB.keys()), dtype=np.uint16)
-
-
-def colour_to_raw(img: np.ndarray) -> np.ndarray:
-    """The synthetic renderer paints each class in its own colour: read the class back (0 = sky)."""
-    dist = np.abs(img[..., None, :].astype(np.float64) - PALETTE).max(-1)
-    raw = RAW_IDS[dist.argmin(-1)]
-    return np.where(dist.min(-1) < 30, raw, 0).astype(np.uint16)
 
 
 @pytest.fixture(scope='module')
 def pseudo_root(synthetic_root, tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('pseudo'))
-    shutil.copytree(os.path.join(synthetic_root, 'sequences'), os.path.join(root, 'sequences'))
-    for name in glob.glob(os.path.join(synthetic_root, '*.pkl')):
-        shutil.copy(name, root)
-    for seq in ('00', '08', '11'):
-        for frame in (0, 1):
-            # the PNGs hold learning_map ids (0 = unlabelled, mmdet3d class c as c + 1), as the generator writes them
-            img = cv2.imread(image_path(root, seq, frame))[:, :, ::-1]
-            path = pseudo_label_paths(root, seq, frame)[0]
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            cv2.imwrite(path, raw_to_learning(colour_to_raw(img)).astype(np.uint16))
-    return root
+    return pseudo_labelled_copy(synthetic_root, str(tmp_path_factory.mktemp('pseudo')))
 
 
 def train_ids(path: str) -> np.ndarray:

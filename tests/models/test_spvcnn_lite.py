@@ -75,6 +75,7 @@ def test_spconv_and_torchsparse_students_agree_on_a_full_scan():
     import numpy as np
 
     from elite.datasets.synthetic import lidar_scan, make_scene
+    torch.manual_seed(0)  # random weights: an unlucky draw gave a 1.2e-2 gradient difference once
     spconv_model = build(sparse_backend='spconv')
     ts_model = build(sparse_backend='torchsparse')
     ts_model.load_state_dict(spconv_model.state_dict())

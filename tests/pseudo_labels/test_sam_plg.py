@@ -324,7 +324,7 @@ def test_paint_masks_best_iou_last_and_sparse_labels_kept():
     results = [paint_masks(semantic, instance, masks[order], mask_sem[order], mask_inst[order], scores[order])
                for order in ([0, 1], [1, 0])]
     compact = CompactMasks((6, 8))
-    compact.extend(torch.from_numpy(masks), batched_mask_to_box(torch.from_numpy(masks)))
+    compact.extend(torch.from_numpy(masks))
     results.append(paint_masks(semantic, instance, compact, mask_sem, mask_inst, scores))
     for out_sem, out_inst, painted in results:
         assert out_sem.dtype == out_inst.dtype == np.uint16
@@ -341,7 +341,7 @@ def test_compact_masks_round_trip():
     masks[3] = False
     masks[4, 10:12, 20:25] = True
     compact = CompactMasks((30, 50))
-    compact.extend(masks, batched_mask_to_box(masks))
+    compact.extend(masks)
     assert len(compact) == 5
     for i in range(5):
         np.testing.assert_array_equal(compact[i], masks[i].numpy())

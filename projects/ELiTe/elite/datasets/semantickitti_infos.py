@@ -74,9 +74,22 @@ def sample_data_root(results: Mapping) -> str:
 
 @dataclass
 class InfoReport:
-    """What a split build found: the samples kept and the problems met (one message per skipped frame)."""
+    """What a split build found: the samples kept, the problems met (one message per skipped frame) and the
+    warnings (frames kept, with few points inside the training range)."""
     data_list: List[dict] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+
+# The configs' point_cloud_range (2DPASS's voxel grid): training keeps only the points strictly inside it.
+TRAINING_RANGE = (-50.0, -50.0, -4.0, 50.0, 50.0, 2.0)
+MIN_IN_RANGE_FRACTION = 0.5  # a real KITTI scan has about 95 % of its points there
+
+
+def points_in_range(points: np.ndarray, point_cloud_range: Sequence[float] = TRAINING_RANGE) -> int:
+    """How many of ``points`` (N, >= 3) lie strictly inside ``point_cloud_range`` (mins then maxes)."""
+    lo, hi = np.asarray(point_cloud_range[:3]), np.asarray(point_cloud_range[3:])
+    return int(np.count_nonzero(((points[:, :3] > lo) & (points[:, :3] < hi)).all(axis=1)))
 
 
 def _sequence_frames(seq_dir: str) -> List[str]:
@@ -130,13 +143,22 @@ def build_split_infos(root: str, split: str, on_error: str = 'stop',
         for frame in frames:
             lidar_rel, img_rel, label_rel = (path('', seq, frame) for path in (scan_path, image_path, label_path))
             try:
-                num_points = len(read_checked_scan(os.path.join(root, lidar_rel)))
+                scan = read_checked_scan(os.path.join(root, lidar_rel))
+                num_points = len(scan)
                 width, height = check_png(os.path.join(root, img_rel))
                 if labelled:
                     check_label(os.path.join(root, label_rel), num_points)
             except KittiFormatError as err:
                 problem(err)
                 continue
+            in_range = points_in_range(scan)
+            if in_range < MIN_IN_RANGE_FRACTION * num_points:
+                nothing = ', so this scan would leave nothing to train on' if not in_range else ''
+                message = (f'{os.path.join(root, lidar_rel)}: only {in_range} of its {num_points} points lie '
+                           f'inside the training range {list(TRAINING_RANGE)} (x, y, z mins then maxes, metres); '
+                           f'training drops the others{nothing}. Check that the scan is in metres in the sensor frame.')
+                log(f'warning: {message}')
+                report.warnings.append(message)
             pose = poses[int(frame)]
             info = dict(
                 sample_idx=f'{seq}{frame}',
@@ -178,6 +200,10 @@ def create_semantickitti_infos(root: str, out_dir: Optional[str] = None, extra_t
         log(f'{split}: {len(report.data_list)} frames -> {path}{skipped}')
         written[split] = path
     skipped = sum(len(reports[split].problems) for split in ('train', 'val', 'test'))
+    warned = sum(len(reports[split].warnings) for split in ('train', 'val', 'test'))
+    if warned:
+        log(f'summary: {warned} frame(s) with few points in the training range (each named above as a warning); '
+            'kept in the info files')
     if skipped:
         log(f'summary: {skipped} bad frame(s) left out of every info file (each named above as skipped)')
     return written

@@ -45,6 +45,9 @@ def setup_runner_config(cfg: Config, amp: bool = False) -> Config:
     own) and DDP is told to use no device ids.
     """
     if torch.cuda.is_available():
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            if cfg.get(loader):  # page-locked batches: the host-to-GPU copy overlaps the compute
+                cfg[loader].setdefault('pin_memory', True)
         return cfg
     if amp:
         raise RuntimeError('--amp needs a GPU (mmengine\'s AmpOptimWrapper does not run on the CPU); '

@@ -1,5 +1,5 @@
 """Batch points and images and voxelise on whatever device the data is on (CPU or GPU)."""
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -16,14 +16,15 @@ from .sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
 from .utils import first_index, reference_indices, unique_rows
 
 
-def unique_voxels(coors: Tensor) -> tuple:
-    """Unique rows of ``coors`` (N, D) int, in lexicographic order.
+def unique_voxels(coors: Tensor, radix: Optional[Sequence[int]] = None) -> tuple:
+    """Unique rows of ``coors`` (N, D) int, in lexicographic order (``radix``: column bounds, see
+    :func:`~elite.models.utils.unique_rows`).
 
     Returns (voxel_coors (V, D), point2voxel (N,) long, first_point (V,) long: the lowest point index
     falling in each voxel). Works on any device, unlike mmdet3d's numpy ``sparse_quantize``, and gives
     the same voxel order for non-negative coordinates.
     """
-    voxel_coors, point2voxel = unique_rows(coors)
+    voxel_coors, point2voxel = unique_rows(coors, radix)
     return voxel_coors, point2voxel, first_index(point2voxel, len(voxel_coors))
 
 
@@ -55,8 +56,9 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self.voxel_type == 'minkunet' and not torch.cuda.is_available():
-            # mmdet3d's spconv / torchsparse models run on this CPU: their CPU fixes, once (no-ops without them)
+        if self.voxel_type == 'minkunet':
+            # mmdet3d's spconv / torchsparse models may run on a CPU: their CPU fixes, once (they act on CPU tensors
+            # only; no-ops where the library is absent)
             install_spconv_cpu_fixes()
             install_torchsparse_cpu_fixes()
 
@@ -84,7 +86,8 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
         if 'voxels' in inputs and self.voxel_type == 'point_voxel':
             fused = inputs['voxels']
             single['voxels'] = dict(fused, points=fused['points'][keep], point_coors=fused['point_coors'][keep])
-            coors, point2voxel_map, _ = unique_voxels(single['voxels']['point_coors'])
+            coors, point2voxel_map, _ = unique_voxels(single['voxels']['point_coors'],
+                                                      [len(masks)] + list(fused['spatial_shape']))
             single['voxels'].update(coors=coors, point2voxel_map=point2voxel_map)
         elif 'voxels' in inputs:  # e.g. 'minkunet', which also writes per-sample maps: on the single-scan samples
             single['voxels'] = self.voxelize(single['points'], single_samples)
@@ -102,12 +105,16 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
     def _voxelize_point_voxel(self, points: List[Tensor]) -> Dict[str, Tensor]:
         voxel_size = points[0].new_tensor(self.voxel_layer.voxel_size)
         pc_range = points[0].new_tensor(self.voxel_layer.point_cloud_range)
-        spatial_shape = torch.round((pc_range[3:] - pc_range[:3]) / voxel_size).long()
-        point_coors = torch.cat([F.pad(reference_indices(res[:, :3], spatial_shape, pc_range[:3], pc_range[3:]),
+        # the grid on the host, in the float32 arithmetic of the tensors (no device round trip)
+        range32 = np.asarray(self.voxel_layer.point_cloud_range, dtype=np.float32)
+        spatial_shape = [int(c) for c in np.round((range32[3:] - range32[:3]) / np.asarray(
+            self.voxel_layer.voxel_size, dtype=np.float32))]
+        cells = torch.tensor(spatial_shape, device=pc_range.device)
+        point_coors = torch.cat([F.pad(reference_indices(res[:, :3], cells, pc_range[:3], pc_range[3:]),
                                        (1, 0), value=i) for i, res in enumerate(points)]).int()
-        coors, point2voxel_map, _ = unique_voxels(point_coors)
-        return dict(points=torch.cat(points), point_coors=point_coors, coors=coors,
-                    point2voxel_map=point2voxel_map, spatial_shape=spatial_shape.tolist(),
+        coors, point2voxel_map, _ = unique_voxels(point_coors, [len(points)] + spatial_shape)
+        return dict(points=torch.cat(points), point_coors=point_coors, coors=coors, batch_size=len(points),
+                    point2voxel_map=point2voxel_map, spatial_shape=spatial_shape,
                     voxel_size=voxel_size, point_cloud_range=pc_range)
 
     def _voxelize_minkunet(self, points: List[Tensor], data_samples: List[Det3DDataSample]) -> Dict[str, Tensor]:

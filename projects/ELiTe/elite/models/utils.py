@@ -1,39 +1,46 @@
 """Small tensor helpers shared by the models."""
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 
 
 def scatter_mean(src: Tensor, index: Tensor, num: int, weight: Optional[Tensor] = None) -> Tensor:
-    """(Weighted) mean of the rows of ``src`` (N, C) grouped by ``index`` (N,) into ``num`` rows.
+    """(Weighted) mean of the rows of ``src`` (N, C) grouped by ``index`` (N,) into ``num`` rows, in ``src``'s dtype.
 
-    With ``weight`` (N,), row i counts ``weight[i]`` times. Empty groups are 0.
+    With ``weight`` (N,), row i counts ``weight[i]`` times. Empty groups are 0. Sums and counts are accumulated in
+    float32 (or float64 for float64 rows) and cast back: under AMP, float16 sums of a coarse voxel's features
+    (times its point counts) overflow 65,504, and ``index_add_`` refuses mixed dtypes.
     """
+    acc_dtype = torch.promote_types(src.dtype, torch.float32)
+    rows = src.to(acc_dtype)
     if weight is None:
-        out = src.new_zeros((num, src.shape[1])).index_add_(0, index, src)
-        total = torch.bincount(index, minlength=num).to(src.dtype)
+        total = rows.new_zeros(num).index_add_(0, index, rows.new_ones(len(index)))  # bincount would sync a GPU
     else:
-        out = src.new_zeros((num, src.shape[1])).index_add_(0, index, src * weight[:, None])
-        total = src.new_zeros(num).index_add_(0, index, weight.to(src.dtype))
-    return out / total.clamp_(min=1e-12)[:, None]
+        weight = weight.to(acc_dtype)
+        rows = rows * weight[:, None]
+        total = rows.new_zeros(num).index_add_(0, index, weight)
+    out = rows.new_zeros((num, src.shape[1])).index_add_(0, index, rows)
+    return (out / total.clamp_(min=1e-12)[:, None]).to(src.dtype)
 
 
-def unique_rows(rows: Tensor) -> tuple:
+def unique_rows(rows: Tensor, radix: Optional[Sequence[int]] = None) -> tuple:
     """``torch.unique(rows, dim=0, return_inverse=True)`` for non-negative integer rows (N, D), much faster.
 
-    Rows are packed into one int64 key (mixed radix of the column maxima, so the order stays
+    Rows are packed into one int64 key (mixed radix of the column bounds, so the order stays
     lexicographic) and made unique in 1-D; ``unique(dim=0)`` compares rows one by one on the CPU.
-    Returns (unique rows (V, D) in lexicographic order, inverse (N,) long).
+    ``radix``: an exclusive upper bound per column when the caller knows one (a grid), else the column maxima
+    are read (two host syncs on a GPU). Returns (unique rows (V, D) in lexicographic order, inverse (N,) long).
     """
     if len(rows) == 0:
         return rows.new_zeros((0, rows.shape[1])), rows.new_zeros((0,), dtype=torch.long)
     rows64 = rows.long()
-    if (rows64 < 0).any():
-        raise ValueError('unique_rows needs non-negative coordinates')
-    radix = rows64.amax(dim=0) + 1
-    if float(torch.prod(radix.double())) >= 2 ** 63:
-        return torch.unique(rows, dim=0, return_inverse=True)
+    if radix is None:
+        if (rows64 < 0).any():
+            raise ValueError('unique_rows needs non-negative coordinates')
+        radix = rows64.amax(dim=0) + 1
+        if float(torch.prod(radix.double())) >= 2 ** 63:
+            return torch.unique(rows, dim=0, return_inverse=True)
     key = rows64[:, 0]
     for d in range(1, rows.shape[1]):
         key = key * radix[d] + rows64[:, d]

@@ -205,36 +205,47 @@ def majority_labels(covered: Tensor, semantic: Tensor, instance: Tensor) -> Tupl
 
 
 class CompactMasks:
-    """Binary (H, W) masks stored as bit-packed crops to their boxes.
+    """Binary (H, W) masks stored bit-packed (8 pixels a byte) on the device they were made on.
 
     An image yields thousands of masks before NMS; at full size (about 0.5 MB each for KITTI) they would need
-    gigabytes.
+    gigabytes, and copying each to the host as it is made would move thousands of full-size masks across the
+    bus on a GPU. Packed where they are made, only the masks that survive NMS (:meth:`take`) reach the host, in
+    one copy.
     """
 
     def __init__(self, hw: Tuple[int, int]) -> None:
         self.hw = hw
-        self._crops: List[Tuple[int, int, int, int, np.ndarray]] = []  # y0, x0, h, w, packed bits
+        self._packed: List[Tensor] = []  # (K_i, ceil(H * W / 8)) uint8 per extend()
+        self._host: Optional[np.ndarray] = None  # after take(): (K, ceil(H * W / 8)) uint8 on the host
 
-    def extend(self, masks: Tensor, boxes: Tensor) -> None:
-        """Adds (K, H, W) bool masks with their (K, 4) XYXY inclusive boxes."""
-        masks_np = masks.cpu().numpy()
-        for mask, (x0, y0, x1, y1) in zip(masks_np, boxes.cpu().tolist()):
-            crop = mask[y0:y1 + 1, x0:x1 + 1]
-            self._crops.append((y0, x0, crop.shape[0], crop.shape[1], np.packbits(crop, axis=None)))
+    def extend(self, masks: Tensor) -> None:
+        """Adds (K, H, W) bool masks."""
+        self._packed.append(pack_bits(masks))
 
-    def take(self, indices: Sequence[int]) -> 'CompactMasks':
+    def take(self, indices) -> 'CompactMasks':
+        """The masks at ``indices`` (a sequence or a tensor of ints), copied to the host together."""
         subset = CompactMasks(self.hw)
-        subset._crops = [self._crops[int(i)] for i in indices]
+        packed = torch.cat(self._packed) if self._packed else torch.zeros((0, 0), dtype=torch.uint8)
+        index = torch.as_tensor(indices if torch.is_tensor(indices) else list(indices), dtype=torch.long,
+                                device=packed.device)
+        subset._host = packed[index].cpu().numpy()
         return subset
 
     def __len__(self) -> int:
-        return len(self._crops)
+        return len(self._host) if self._host is not None else sum(len(p) for p in self._packed)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        y0, x0, h, w, bits = self._crops[index]
-        mask = np.zeros(self.hw, dtype=bool)
-        mask[y0:y0 + h, x0:x0 + w] = np.unpackbits(bits, count=h * w).reshape(h, w).astype(bool)
-        return mask
+        row = self._host[index] if self._host is not None else self.take([index])._host[0]
+        return np.unpackbits(row, count=self.hw[0] * self.hw[1]).reshape(self.hw).astype(bool)
+
+
+def pack_bits(masks: Tensor) -> Tensor:
+    """(K, H, W) bool -> (K, ceil(H * W / 8)) uint8 on their device, in ``numpy.packbits`` order (first pixel in
+    the highest bit)."""
+    flat = masks.flatten(1).to(torch.uint8)
+    flat = torch.cat([flat, flat.new_zeros((len(flat), -flat.shape[1] % 8))], 1)
+    weights = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8, device=flat.device)
+    return (flat.view(len(flat), -1, 8) * weights).sum(-1, dtype=torch.uint8)
 
 
 def paint_masks(semantic: np.ndarray, instance: np.ndarray, masks: Sequence[np.ndarray], mask_semantic: np.ndarray,
@@ -374,7 +385,7 @@ class SamPseudoLabelGenerator:
                                                     self.stability_score_offset, self.stability_score_thresh)
             del logits
             sem, inst, has = majority_labels(masks[:, rows_t, cols_t], pixel_sem, pixel_inst)
-            store.extend(masks, batch_boxes)
+            store.extend(masks)
             boxes.append(batch_boxes)
             scores.append(iou_preds.flatten(0, 1)[keep])
             labels_sem.append(sem)
@@ -385,7 +396,7 @@ class SamPseudoLabelGenerator:
         after_nms = box_nms(torch.cat(boxes), scores_t, self.box_nms_thresh)
         kept = after_nms[torch.cat(has_label)[after_nms]]
         out_sem, out_inst, painted = paint_masks(
-            semantic, instance, store.take(kept.tolist()), torch.cat(labels_sem)[kept].cpu().numpy(),
+            semantic, instance, store.take(kept), torch.cat(labels_sem)[kept].cpu().numpy(),
             torch.cat(labels_inst)[kept].cpu().numpy(), scores_t[kept].cpu().numpy())
         return PseudoLabels(out_sem, out_inst, painted, num_prompts=len(cells), num_masks=3 * len(cells),
                             num_stable=len(store), num_after_nms=len(after_nms), num_painted=len(kept))

@@ -9,8 +9,10 @@ allocation follows every real optimiser step, whatever calls it (the model's ``t
 
 Where exactly: mmengine's ``OptimWrapper.step`` is "clip (``_clip_grad``), then ``optimizer.step``", and
 ``AmpOptimWrapper.step`` "unscale, clip, step". With ``order='reference'`` the allocation runs first thing in
-``_clip_grad`` when clipping is configured (so under AMP it sees unscaled gradients, as the reference's float32
-ones), else first thing in ``step``.
+``_clip_grad`` when clipping is configured (under AMP the gradients are unscaled by then), else first thing in
+``step``, where under AMP this hook unscales them itself first (the grad scaler's ``unscale_``, which its
+``step`` then does not repeat): the importance scores must read the reference's float32-scale gradients, not
+gradients times a loss scale of 2^16. With ``order='after_step'`` the scaler's step has unscaled them.
 """
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
@@ -62,8 +64,13 @@ class AdaLoRARankAllocationHook(Hook):
         else:
             name, allocate_first = 'step', self.order == 'reference'
 
+        scaler = getattr(optim_wrapper, 'loss_scaler', None)
+        unscale_first = allocate_first and name == 'step' and scaler is not None
+
         def with_allocation(method):
             def allocate_around(*args, **kwargs):
+                if unscale_first:
+                    scaler.unscale_(optim_wrapper.optimizer)
                 if allocate_first:
                     teacher.update_and_allocate(runner.iter // accumulation)
                 result = method(*args, **kwargs)

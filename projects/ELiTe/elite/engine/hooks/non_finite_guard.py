@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 
 import torch
 from mmdet3d.registry import HOOKS
+from mmengine import dist
 from mmengine.hooks import Hook
 
 from .wrapping import unwrap_model, wrap_method_once
@@ -60,23 +61,47 @@ class NonFiniteGuardHook(Hook):
 
     def check(self, runner, model, amp: bool) -> None:
         """Raise :class:`NonFiniteTrainingError` if this step's loss terms (or, without AMP, gradients) are not
-        all finite."""
-        where = f'iteration {runner.iter + 1} (epoch {runner.epoch + 1})'
-        files = ', '.join(self._files) or 'unknown'
-        terms = {k: float(v) for k, v in (self._log_vars or {}).items()
-                 if torch.is_tensor(v) and not torch.isfinite(v).all()}
+        all finite on this process or any other.
+
+        Under DDP every rank takes the same decision: the ranks' findings are all-reduced (one small collective
+        per step). A rank alone stopping would leave the others waiting in the next gradient all-reduce (under
+        AMP they would skip the step and go on), until the NCCL timeout. Locally the check costs one host sync.
+        """
+        terms = {k: v for k, v in (self._log_vars or {}).items() if torch.is_tensor(v)}
+        grads = [p.grad for p in model.parameters() if p.grad is not None] if self.check_gradients and not amp else []
+        device = grads[0].device if grads else next(iter(terms.values())).device if terms else torch.device('cpu')
+        local = torch.zeros(2, dtype=torch.int, device=device)  # [loss terms, gradients] not finite here
         if terms:
-            listed = ', '.join(f'{k}={v}' for k, v in terms.items())
-            raise NonFiniteTrainingError(
-                f'non-finite loss at {where}: {listed}; batch: {files}. Training stopped before this step, so the '
-                'weights and checkpoints are unharmed. Check those files (tools/create_data.py checks scans for '
-                'non-finite values), or lower the learning rate if the loss diverged.')
-        if amp or not self.check_gradients:
+            local[0] = torch.stack([torch.isfinite(v).all().to(device) for v in terms.values()]).all().logical_not()
+        if grads:
+            local[1] = torch.stack([torch.isfinite(g).all() for g in grads]).all().logical_not()
+        found = local.clone()
+        if dist.is_distributed():
+            dist.all_reduce(found, op='max')
+        loss_bad, grad_bad = (bool(v) for v in found.tolist())
+        if not (loss_bad or grad_bad):
             return
-        bad = [name for name, p in model.named_parameters()
-               if p.grad is not None and not torch.isfinite(p.grad).all()]
-        if bad:
-            raise NonFiniteTrainingError(
-                f'non-finite gradients at {where} in {len(bad)} parameters (first: {", ".join(bad[:3])}), with a '
-                f'finite loss; batch: {files}. Training stopped before this step, so the weights and checkpoints '
-                'are unharmed. Lower the learning rate, or train with --amp on a GPU.')
+        message = self._describe(runner, model, terms, bool(local[0]), bool(local[1]))
+        if dist.is_distributed():
+            found_on = [m for m in dist.all_gather_object(message) if m]
+            message = f'on rank {dist.get_rank()} of {dist.get_world_size()}: ' + ' | '.join(
+                found_on or ['another rank stopped'])
+        raise NonFiniteTrainingError(message)
+
+    def _describe(self, runner, model, terms: Dict[str, torch.Tensor], loss_bad: bool, grad_bad: bool) -> str:
+        """What this process found ('' if nothing): the iteration, the terms or parameters, the batch's files."""
+        where = f'iteration {runner.iter + 1} (epoch {runner.epoch + 1})'
+        rank = f' on rank {dist.get_rank()}' if dist.is_distributed() else ''
+        files = ', '.join(self._files) or 'unknown'
+        if loss_bad:
+            listed = ', '.join(f'{k}={float(v)}' for k, v in terms.items() if not torch.isfinite(v).all())
+            return (f'non-finite loss at {where}{rank}: {listed}; batch: {files}. Training stopped before this step, '
+                    'so the weights and checkpoints are unharmed. Check those files (tools/create_data.py checks scans '
+                    'for non-finite values), or lower the learning rate if the loss diverged.')
+        if grad_bad:
+            bad = [name for name, p in model.named_parameters()
+                   if p.grad is not None and not torch.isfinite(p.grad).all()]
+            return (f'non-finite gradients at {where}{rank} in {len(bad)} parameters (first: {", ".join(bad[:3])}), '
+                    f'with a finite loss; batch: {files}. Training stopped before this step, so the weights and '
+                    'checkpoints are unharmed. Lower the learning rate, or train with --amp on a GPU.')
+        return ''

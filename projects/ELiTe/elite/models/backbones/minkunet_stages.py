@@ -14,6 +14,7 @@ from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..sparse.backend import float32_off_cuda, sparse_autocast
 from ..sparse.spconv_cpu import install_spconv_cpu_fixes
 from ..sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
 from ..utils import scatter_mean
@@ -55,8 +56,8 @@ class MinkUNetStageFeatures(BaseModule):
         super().__init__(init_cfg)
         self.in_channels = in_channels
         self.torchsparse = sparseconv_backend == 'torchsparse'
-        if not torch.cuda.is_available():
-            install_torchsparse_cpu_fixes() if self.torchsparse else install_spconv_cpu_fixes()
+        # CPU fixes act on CPU tensors only (also on a machine with CUDA)
+        install_torchsparse_cpu_fixes() if self.torchsparse else install_spconv_cpu_fixes()
         self.minkunet = MODELS.build(dict(type=backbone_type, in_channels=in_channels,
                                           decoder_channels=list(decoder_channels),
                                           sparseconv_backend=sparseconv_backend, **minkunet_kwargs))
@@ -70,7 +71,10 @@ class MinkUNetStageFeatures(BaseModule):
         features = scatter_mean(voxel_dict['points'][:, :self.in_channels], point2voxel, len(coors))
         self._stage_outputs = []
         # torchsparse takes [x, y, z, batch]
-        own = self.minkunet(features, coors[:, [1, 2, 3, 0]].contiguous() if self.torchsparse else coors)
+        with sparse_autocast(features.device.type):  # float32 under non-CUDA autocast (see the function)
+            if float32_off_cuda(features.device.type):
+                features = features.float()
+            own = self.minkunet(features, coors[:, [1, 2, 3, 0]].contiguous() if self.torchsparse else coors)
         point_coors = voxel_dict['point_coors']
         outputs = []
         num_stages = len(self._stage_outputs)

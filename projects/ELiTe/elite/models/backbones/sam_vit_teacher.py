@@ -198,6 +198,7 @@ class SAMViTTeacher(BaseModule):
         # registered, and saved, once, under `encoder.`.
         self.__dict__['peft_tuner'] = None
         self._total_steps: Optional[int] = None
+        self._budget_final = False  # peft's final rank mask (at step T - tfinal) applied
         if tuning == 'pe_ln':
             self.encoder.patch_embed.requires_grad_(True)
             for module in self.encoder.modules():
@@ -245,9 +246,10 @@ class SAMViTTeacher(BaseModule):
         """AdaLoRA's importance update and rank (budget) allocation; no-op for other modes.
 
         Call once per training iteration after ``loss.backward()`` and before the gradients are zeroed: the
-        importance scores read the LoRA gradients. A step whose LoRA gradients are not all finite (one the AMP
-        grad scaler skips) is left out: peft would fold the NaN into its importance averages for good. Returns
-        whether the allocation ran.
+        importance scores read the LoRA gradients (unscaled ones under AMP). A step whose LoRA gradients are not
+        all finite (one the AMP grad scaler skips) is left out: peft would fold the NaN into its importance
+        averages for good. peft fixes the final budget only at exactly step T - tfinal; if that step is left out
+        (or skipped by a resume), the next allocating step applies it. Returns whether the allocation ran.
         """
         if self.tuning != 'adalora':
             return False
@@ -263,9 +265,14 @@ class SAMViTTeacher(BaseModule):
                 raise RuntimeError(
                     f'SAMViTTeacher.update_and_allocate: {len(no_grad)} AdaLoRA parameters have no gradient '
                     f'(e.g. {no_grad[0]}); call it after loss.backward() and before optimizer.zero_grad()')
-        if not all(torch.isfinite(param.grad).all() for _, param in lora if param.grad is not None):
+        grads = [param.grad for _, param in lora if param.grad is not None]
+        if grads and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):  # one host sync
             return False
+        final_step = config.total_step - config.tfinal
+        if global_step > final_step and not self._budget_final:
+            tuner.update_and_allocate(final_step)  # the final mask peft applies at that step alone
         tuner.update_and_allocate(global_step)
+        self._budget_final = self._budget_final or global_step >= final_step
         return True
 
     def adalora_state(self) -> Dict:
@@ -276,7 +283,8 @@ class SAMViTTeacher(BaseModule):
         allocator = self.peft_tuner.rankallocator
         averages = {name: {k: v.detach().cpu() for k, v in getattr(allocator, name).items()}
                     for name in ('ipt', 'exp_avg_ipt', 'exp_avg_unc')}
-        return dict(rank_pattern=self.peft_tuner.peft_config[PEFT_ADAPTER].rank_pattern, **averages)
+        return dict(rank_pattern=self.peft_tuner.peft_config[PEFT_ADAPTER].rank_pattern,
+                    budget_final=self._budget_final, **averages)
 
     def load_adalora_state(self, state: Dict) -> None:
         if self.tuning != 'adalora' or not state:
@@ -286,6 +294,8 @@ class SAMViTTeacher(BaseModule):
         for name in ('ipt', 'exp_avg_ipt', 'exp_avg_unc'):
             getattr(allocator, name).update({k: v.to(device) for k, v in state[name].items()})
         self.peft_tuner.peft_config[PEFT_ADAPTER].rank_pattern = state['rank_pattern']
+        # checkpoints from before this key: peft empties the importance averages when it fixes the final budget
+        self._budget_final = bool(state.get('budget_final', state['rank_pattern'] is not None and not state['ipt']))
 
     def orthogonal_regularisation(self) -> Tensor:
         """AdaLoRA's orthogonal regulariser times ``orth_reg_weight`` (a zero scalar for other modes).

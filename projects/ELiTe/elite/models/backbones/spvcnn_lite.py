@@ -199,19 +199,18 @@ class SPVCNNLite(BaseModule):
         if self.grid == 'nested':
             return nested_transfers(coors, point2voxel, voxel_points, self.scales)
         pc_range = voxel_dict['point_cloud_range']
-        cells = torch.tensor(voxel_dict['spatial_shape'], device=coors.device)
         return reference_transfers(voxel_dict['points'][:, :3], voxel_dict['point_coors'], point2voxel, coors,
-                                   cells, pc_range[:3], pc_range[3:], self.scales)
+                                   voxel_dict['spatial_shape'], pc_range[:3], pc_range[3:], self.scales)
 
     def forward(self, voxel_dict: Dict) -> PointStageFeatures:
         points = voxel_dict['points'][:, :self.in_channels]
         point_coors = voxel_dict['point_coors']
-        batch_size = int(point_coors[:, 0].max()) + 1 if len(point_coors) else 1
+        batch_size = voxel_dict.get('batch_size') or (int(point_coors[:, 0].max()) + 1 if len(point_coors) else 1)
         spatial_shape = torch.tensor(voxel_dict['spatial_shape'])
         coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
         voxel_features = self.voxel_mlp(points, point_coors, point2voxel, len(coors), voxel_dict['voxel_size'],
                                         voxel_dict['point_cloud_range'][:3])
-        voxel_points = torch.bincount(point2voxel, minlength=len(coors)).to(points.dtype)
+        voxel_points = points.new_zeros(len(coors)).index_add_(0, point2voxel, points.new_ones(len(point2voxel)))
         transfers, point2leaf = self.stage_transfers(voxel_dict, voxel_points)
         scale, stage_features, branch_features = 1, [], []
         for stage, transfer, next_scale in zip(self.stages, transfers, self.scales):

@@ -57,10 +57,11 @@ def _unique_pairs(first: Tensor, second: Tensor, num_second: int) -> Tuple[Tenso
     return torch.div(keys, num_second, rounding_mode='floor'), keys % num_second, inverse
 
 
-def _unique_cells(batch: Tensor, idx: Tensor, cells: Tensor) -> Tuple[Tensor, Tensor]:
-    """Unique [batch, x, y, z] voxels of a grid of ``cells`` (3,): their coors (V, 4) in lexicographic order and
-    the inverse (N,), through one packed int64 key (the radix is the grid, no per-call maxima)."""
-    c0, c1, c2 = (int(c) for c in cells)
+def _unique_cells(batch: Tensor, idx: Tensor, cells: Sequence[int]) -> Tuple[Tensor, Tensor]:
+    """Unique [batch, x, y, z] voxels of a grid of ``cells`` (3 ints): their coors (V, 4) in lexicographic order
+    and the inverse (N,), through one packed int64 key (the radix is the grid: no per-call maxima, no host sync
+    besides the unique's own)."""
+    c0, c1, c2 = cells
     key = ((batch * c0 + idx[:, 0]) * c1 + idx[:, 1]) * c2 + idx[:, 2]
     keys, inverse = torch.unique(key, return_inverse=True)
     z = keys % c2
@@ -78,8 +79,14 @@ def quantise(coors: Tensor, factor: int) -> Tuple[Tensor, Tensor]:
     return unique_rows(coarse)
 
 
-def _context(coors: Tensor) -> Tuple[Tensor, int]:
-    grouped, index = quantise(coors, 2)
+def _context(coors: Tensor, cells: Optional[Sequence[int]] = None) -> Tuple[Tensor, int]:
+    """Each voxel's context group (``coors // 2``) and their number; ``cells``: the grid of ``coors`` if known."""
+    if cells is None:
+        grouped, index = quantise(coors, 2)
+    else:
+        coors = coors.long()
+        grouped, index = _unique_cells(coors[:, 0], torch.div(coors[:, 1:], 2, rounding_mode='floor'),
+                                       [-(-c // 2) for c in cells])
     return index, len(grouped)
 
 
@@ -102,7 +109,7 @@ def nested_transfers(coors: Tensor, point2voxel: Tensor, voxel_points: Tensor, s
     return transfers, transfers[0].pair_out[point2voxel]
 
 
-def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, coors: Tensor, cells: Tensor,
+def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, coors: Tensor, cells: Sequence[int],
                         range_min: Tensor, range_max: Tensor, scales: Sequence[int]
                         ) -> Tuple[List[StageTransfer], Tensor]:
     """Stage transfers of 2DPASS's grids and the point -> leaf map.
@@ -112,56 +119,60 @@ def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, c
     the grouping runs on about V rows instead of N. The leaves are the atoms' distinct (scale 2, 4, ...) voxels.
 
     xyz (N, 3) the points, point_coors (N, 4) and point2voxel (N,) their input voxels ``coors`` (V, 4),
-    cells (3,) the input grid; scales as ``SPVCNNLite.scales``.
+    cells (3 ints) the input grid; scales as ``SPVCNNLite.scales``. Grid sizes stay on the host: on a GPU the
+    host waits only for the sizes of the unique sets and for one range check.
     """
-    cells_s = [[-(-int(c) // s) for c in cells.tolist()] for s in scales]  # ceil(cells / s), (S, 3)
+    cells = [int(c) for c in cells]
+    device = xyz.device
+    cells_s = [[-(-c // s) for c in cells] for s in scales]  # ceil(cells / s), (S, 3)
     # Where cells = cells_s * 2^k (x / y at scales 2, 4, 8 of 1000 cells, z at 2 and 4 of 60), the reference
     # formula gives exactly idx_1 >> k (float scaling by a power of two is exact): nested, no per-point work.
     # The other (scale, axis) pairs are computed per point, and each such index lies within a cell or so of
     # the one that holds the input voxel's corner, so the input voxel plus 2 bits per pair identifies an atom
     # (the points that share their voxel at every scale): one packed key, one unique over the N points.
     shifts, per_point, code = {}, {}, torch.zeros_like(point2voxel)
+    outside = torch.zeros((), dtype=torch.bool, device=device)
     for i, row in enumerate(cells_s):
         for d, cell in enumerate(row):
-            ratio = int(cells[d]) // cell
-            if cell * ratio == int(cells[d]) and ratio & (ratio - 1) == 0:
+            ratio = cells[d] // cell
+            if cell * ratio == cells[d] and ratio & (ratio - 1) == 0:
                 shifts[i, d] = ratio.bit_length() - 1
                 continue
-            cell_t = cells.new_tensor([cell])
+            cell_t = torch.tensor([cell], device=device)
             idx = reference_indices(xyz[:, d:d + 1], cell_t, range_min[d:d + 1], range_max[d:d + 1])[:, 0]
-            offset = idx - torch.div(point_coors[:, d + 1].long() * cell, int(cells[d]), rounding_mode='floor')
-            if len(offset) and (offset.min() < -1 or offset.max() > 2):
-                raise RuntimeError(f'reference_transfers: grid offset outside -1..2 at scale {scales[i]}, axis {d}')
+            offset = idx - torch.div(point_coors[:, d + 1].long() * cell, cells[d], rounding_mode='floor')
+            outside = outside | ((offset < -1) | (offset > 2)).any()
             code = code | ((offset + 1) << (2 * len(per_point)))
             per_point[i, d] = idx
+    if bool(outside):  # one host sync for every pair
+        raise RuntimeError('reference_transfers: grid offset outside -1..2 (a point far outside the grid?)')
     bits = 2 * len(per_point)
     atom_keys, point2atom = torch.unique((point2voxel << bits) | code, return_inverse=True)
     atom_voxel = atom_keys >> bits
-    atom_points = torch.bincount(point2atom, minlength=len(atom_keys)).to(xyz.dtype)
+    atom_points = xyz.new_zeros(len(atom_keys)).index_add_(0, point2atom, xyz.new_ones(len(point2atom)))
     atom_coors = coors[atom_voxel].long()
     atom_first = first_index(point2atom, len(atom_keys))  # one point of each atom
     atom_batch = atom_coors[:, 0]
     atom_idx = [torch.stack([atom_coors[:, d + 1] >> shifts[i, d] if (i, d) in shifts
                              else per_point[i, d][atom_first] for d in range(3)], 1) for i in range(len(scales))]
-    cells_s = cells.new_tensor(cells_s)
-    transfers, atom2in, in_coors, atom2outs = [], atom_voxel, coors, []
+    transfers, atom2in, in_coors, in_cells, atom2outs = [], atom_voxel, coors, cells, []
     leaf_key, num_leaf_key = torch.zeros_like(atom_voxel), 1
     for i in range(len(scales)):
         out_coors, atom2out = _unique_cells(atom_batch, atom_idx[i], cells_s[i])
         pair_in, pair_out, atom2pair = _unique_pairs(atom2in, atom2out, len(out_coors))
         pair_points = atom_points.new_zeros(len(pair_in)).index_add_(0, atom2pair, atom_points)
         transfers.append(StageTransfer(out_coors.to(coors.dtype), pair_in, pair_out, pair_points,
-                                       *_context(in_coors), None))
+                                       *_context(in_coors, in_cells), None))
         # leaves: the atoms' distinct output voxels over all stages, one packed key (made compact if it would
         # overflow int64)
         if num_leaf_key * len(out_coors) >= 2 ** 62:
-            leaf_key = torch.unique(leaf_key, return_inverse=True)[1]
-            num_leaf_key = int(leaf_key.max()) + 1
+            distinct, leaf_key = torch.unique(leaf_key, return_inverse=True)
+            num_leaf_key = len(distinct)
         leaf_key, num_leaf_key = leaf_key * len(out_coors) + atom2out, num_leaf_key * len(out_coors)
         atom2outs.append(atom2out)
-        atom2in, in_coors = atom2out, out_coors
-    atom2leaf = torch.unique(leaf_key, return_inverse=True)[1]
-    atom_of_leaf = first_index(atom2leaf, int(atom2leaf.max()) + 1 if len(atom2leaf) else 0)
+        atom2in, in_coors, in_cells = atom2out, out_coors, cells_s[i]
+    leaves, atom2leaf = torch.unique(leaf_key, return_inverse=True)
+    atom_of_leaf = first_index(atom2leaf, len(leaves))
     for transfer, atom2out in zip(transfers, atom2outs):
         transfer.out_of_leaf = atom2out[atom_of_leaf]
     return transfers, atom2leaf[point2atom]

@@ -39,11 +39,14 @@ class PatchDecoder(BaseModule):
         loss_decode / loss_lovasz: the 2D classifier's losses (:class:`PointDecoder`); their ``loss_weight``
             is the weight of the stage's 2D terms (1/4 in the paper).
         ignore_index: label the 2D losses leave out.
+        with_classifier: build the stage's 2D classifier; False where nothing trains it (single-stage KD uses only
+            the fused classifier; an unused classifier would stop DDP without ``find_unused_parameters``).
     """
 
     def __init__(self, in_channels: int = 768, channels: int = 96, num_classes: int = 19,
                  variant: str = 'upscale_interpolate', patch_size: int = 16, loss_decode: Optional[Dict] = None,
-                 loss_lovasz: Optional[Dict] = None, ignore_index: int = 19, init_cfg=None) -> None:
+                 loss_lovasz: Optional[Dict] = None, ignore_index: int = 19, with_classifier: bool = True,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg)
         if variant not in VARIANTS:
             raise ValueError(f'unknown PatchDecoder variant {variant!r}; choose one of {VARIANTS}')
@@ -68,7 +71,7 @@ class PatchDecoder(BaseModule):
             self.stride = patch_size
         losses = {k: v for k, v in dict(loss_decode=loss_decode, loss_lovasz=loss_lovasz).items() if v is not None}
         self.classifier = PointDecoder(channels, num_classes, mid_channels=2 * channels, ignore_index=ignore_index,
-                                       **losses)
+                                       **losses) if with_classifier else None
 
     def decode(self, tokens: Tensor) -> Tensor:
         """(B, C_in, h, w) token map -> (B, channels, h * k, w * k) cells of ``stride`` pixels."""

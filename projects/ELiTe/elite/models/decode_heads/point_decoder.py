@@ -54,7 +54,11 @@ class PointDecoder(Base3DDecodeHead):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def loss_by_labels(self, logits: Tensor, labels: Tensor) -> Dict[str, Tensor]:
-        """``loss_sem_seg`` (and ``loss_lovasz``) of (N, C) logits against (N,) labels, ``ignore_index`` left out."""
+        """``loss_sem_seg`` (and ``loss_lovasz``) of (N, C) logits against (N,) labels, ``ignore_index`` left out.
+
+        Computed in float32 whatever the logits' dtype: under AMP they arrive in float16, where CUDA autocast
+        upcasts some loss ops and not others (and CPU autocast fewer), so the loss is the same everywhere."""
+        logits = logits.float()
         losses = dict(loss_sem_seg=self.loss_decode(logits, labels, ignore_index=self.ignore_index))
         if self.loss_lovasz is not None:
             losses['loss_lovasz'] = (self.loss_lovasz(logits, labels, ignore_index=self.ignore_index)

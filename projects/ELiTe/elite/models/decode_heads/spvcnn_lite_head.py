@@ -49,8 +49,10 @@ class SPVCNNLiteHead(PointDecoder):
         widths = [f.shape[1] for f in stage_features]
         weights = first.weight.split(widths, dim=1)
         hidden = torch.addmm(first.bias, stage_features[0], weights[0].t())
+        # in place into the first product's dtype (float16 under autocast): the in-place op is not autocast, so
+        # its operands take that dtype explicitly (a no-op in float32)
         for features, weight in zip(stage_features[1:], weights[1:]):
-            hidden = hidden.addmm_(features, weight.t())
+            hidden = hidden.addmm_(features.to(hidden.dtype), weight.t().to(hidden.dtype))
         return self.conv_seg[1:](hidden)
 
     def _stack_batch_gt(self, batch_data_samples: SampleList) -> Tensor:

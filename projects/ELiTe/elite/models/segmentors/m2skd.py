@@ -106,6 +106,11 @@ class MultiScanDistillation:
         self.loss_style = loss_style
         self.multiscan_weights = dict(DEFAULT_WEIGHTS[loss_style])
         self.multiscan_weights.update(multiscan_weights or {})
+        if multiscan_teacher == 'separate' and not self.multiscan_weights['seg']:
+            # every KD term detaches the teacher: without its own loss the copy gets no gradient, never trains,
+            # and DDP (without find_unused_parameters) stops at its unused parameters
+            raise ValueError("multiscan_teacher='separate' trains the copy with multiscan_weights['seg'] only, which "
+                             "is 0 here: set a seg weight, or use multiscan_teacher='frozen' for a fixed teacher")
         self.temperature = DEFAULT_TEMPERATURE[loss_style] if temperature is None else temperature
         classes = SemanticKittiDataset.METAINFO['classes']
         self.hard_class_ids = torch.tensor([classes.index(c) for c in hard_classes])
@@ -189,7 +194,8 @@ class MultiScanDistillation:
         """The multi-scan teacher on the fused scan, then the terms of ``loss_style``."""
         backbone, head = self.multiscan_networks()
         teacher_features = backbone(batch_inputs_dict['voxels'])
-        teacher_logits = head(teacher_features)
+        # every term in float32 (under AMP the logits come in float16: 1 / (p + 1e-6) overflows there)
+        teacher_logits, student_logits = head(teacher_features).float(), student_logits.float()
         original = torch.cat([s.original_mask for s in batch_data_samples])
         if self.loss_style == 'reference':
             return self.reference_terms(batch_inputs_dict, batch_data_samples, student_logits, teacher_logits,
@@ -199,8 +205,8 @@ class MultiScanDistillation:
         if self.multiscan_teacher != 'frozen':
             seg = head.loss_by_feat(teacher_logits, batch_data_samples)
             losses['loss_multiscan_seg'] = w['seg'] * sum(seg.values())
-        student_features = list(student_features)  # per point (N, C_i) each
-        target_features = [f[original].detach() for f in teacher_features]
+        student_features = [f.float() for f in student_features]  # per point (N, C_i) each
+        target_features = [f[original].detach().float() for f in teacher_features]
         target_logits = teacher_logits[original].detach()
         losses['loss_feat_kd'] = w['feat'] * torch.stack(
             [F.mse_loss(s, t) for s, t in zip(student_features, target_features)]).mean()

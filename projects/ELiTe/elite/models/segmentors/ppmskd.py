@@ -71,7 +71,9 @@ class PPMSKD(PointVoxelSegmentor):
         self.stage_supervision = stage_supervision
         self.max_dense_pixels = max_dense_pixels
         self.teacher = MODELS.build(teacher)
-        self.patch_decoders = nn.ModuleList(MODELS.build(patch_decoder) for _ in range(num_stages))
+        # single-stage KD trains the fused 2D classifier only: no per-stage ones
+        self.patch_decoders = nn.ModuleList(
+            MODELS.build(dict(patch_decoder, with_classifier=kd_mode == 'multi_stage')) for _ in range(num_stages))
         if kd_mode == 'multi_stage':
             # a student with stages of different widths says so in `stage_channels` (e.g. MinkUNetStageFeatures)
             widths = getattr(self.backbone, 'stage_channels', [point_decoder.get('channels', 64)] * num_stages)
@@ -105,7 +107,7 @@ class PPMSKD(PointVoxelSegmentor):
         """``loss_kd`` (KL(teacher || student); no gradient reaches the teacher through it), 0 without points."""
         if len(student_logits) == 0:
             return student_logits.sum() * 0
-        return self.loss_kd(student_logits, teacher_logits)
+        return self.loss_kd(student_logits.float(), teacher_logits.float())  # float32 under AMP too
 
     def labelled_pixels(self, batch_data_samples: SampleList, img_hw: Tuple[int, int]) -> Tuple[PixelSet, Tensor]:
         """Dense image labels (SAMPseudoLabel): the batch's labelled pixels and their labels."""

@@ -11,11 +11,30 @@ torchsparse versions: 1.4.0 (what mmdet3d 1.4's torchsparse models are written f
 (coordinates ``[batch, x, y, z]``, caches in ``_caches``; GPU only: its import and kernels need CUDA, so that
 path could not be run here).
 """
+import contextlib
+import functools
 import importlib.util
-from typing import List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+
+
+def float32_off_cuda(device_type: str) -> bool:
+    """Whether a sparse convolution on ``device_type`` must leave autocast and compute in float32.
+
+    spconv and torchsparse 1.4 take part in AMP through ``torch.cuda.amp.custom_fwd(cast_inputs=float16)``, which
+    acts under CUDA autocast only. Under another device's autocast (CPU float16 or bfloat16) they would receive
+    float16 features beside float32 weights and fail in backward; there they run in float32 instead.
+    """
+    return device_type != 'cuda' and torch.is_autocast_enabled(device_type)
+
+
+@contextlib.contextmanager
+def sparse_autocast(device_type: str):
+    """Autocast switched off where :func:`float32_off_cuda` says so; otherwise unchanged."""
+    with torch.autocast(device_type, enabled=False) if float32_off_cuda(device_type) else contextlib.nullcontext():
+        yield
 
 
 class SparseBackend:
@@ -41,13 +60,11 @@ class SpconvBackend(SparseBackend):
     name = 'spconv'
 
     def __init__(self) -> None:
-        if not torch.cuda.is_available():
-            from .spconv_cpu import install_spconv_cpu_fixes
-            install_spconv_cpu_fixes()
+        from .spconv_cpu import install_spconv_cpu_fixes
+        install_spconv_cpu_fixes()  # they act on CPU tensors only, also on a machine with CUDA
 
     def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
-        import spconv.pytorch as spconv
-        return spconv.SubMConv3d(in_channels, out_channels, 3, padding=1, bias=False, indice_key=indice_key)
+        return _spconv_subm_conv3d_class()(in_channels, out_channels, 3, padding=1, bias=False, indice_key=indice_key)
 
     def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
         import spconv.pytorch as spconv
@@ -57,23 +74,77 @@ class SpconvBackend(SparseBackend):
         return x.replace_feature(features)
 
 
+@functools.lru_cache(maxsize=None)
+def _spconv_subm_conv3d_class() -> type:
+    """spconv's ``SubMConv3d`` (same parameters, state dict and loading), in float32 under non-CUDA autocast
+    (:func:`float32_off_cuda`); under CUDA autocast spconv casts to float16 itself."""
+    import spconv.pytorch as spconv
+
+    class SubMConv3d(spconv.SubMConv3d):
+        def forward(self, x):
+            device_type = x.features.device.type
+            if float32_off_cuda(device_type):
+                with sparse_autocast(device_type):
+                    return super().forward(x.replace_feature(x.features.float()))
+            return super().forward(x)
+    return SubMConv3d
+
+
 class TorchsparseConv3d(nn.Module):
     """torchsparse ``Conv3d`` (3 x 3 x 3, stride 1) whose parameter is stored in spconv's layout.
 
-    torchsparse keeps the kernel as (27, in, out) with the x offset varying fastest; the parameter here is
-    (out, kx, ky, kz, in) and is rearranged at each call, so the state dict is the same as spconv's.
-    """
+    torchsparse keeps the kernel as (27, in, out) with the x offset varying fastest (1.4 and 2.1 alike); the
+    parameter here is (out, kx, ky, kz, in) and is rearranged at each call, so the state dict is the same as
+    spconv's. ``_version = 2`` marks that layout in checkpoints, as spconv 2's modules do: mmdet3d's loading
+    hook for spconv permutes the weight of any convolution saved with an older version (spconv 1's layout).
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    The functional ``conv3d`` is called with the arguments torchsparse's own ``Conv3d`` module passes in each
+    version (:meth:`conv3d_kwargs`). In 2.1 that includes ``training``: without it the kernel maps for the
+    backward pass are not built and the first ``backward()`` fails; and ``padding`` (k - 1) // 2 of a
+    submanifold convolution. Under CUDA autocast both operands are cast to the autocast dtype, as torchsparse
+    1.4's ``custom_fwd(cast_inputs=half)`` does and torchsparse 2.1 does for any float16 operand; under another
+    device's autocast the convolution runs in float32 (:func:`float32_off_cuda`).
+    """
+    _version = 2
+
+    def __init__(self, in_channels: int, out_channels: int, version: Tuple[int, int] = (1, 4)) -> None:
         super().__init__()
+        self.version = version
         self.weight = nn.Parameter(torch.empty(out_channels, 3, 3, 3, in_channels))
         nn.init.kaiming_uniform_(self.weight.view(out_channels, -1), a=5 ** 0.5)
 
+    def conv3d_kwargs(self) -> Dict:
+        """Keyword arguments of ``torchsparse.nn.functional.conv3d`` besides input and weight, as
+        ``torchsparse.nn.Conv3d(in, out, 3, stride=1, bias=False)`` passes them in this version."""
+        kwargs = dict(kernel_size=(3, 3, 3), bias=None, stride=(1, 1, 1), dilation=1, transposed=False)
+        if self.version >= (2, 0):
+            kwargs.update(padding=(1, 1, 1), config=None, generative=False, training=self.training)
+        return kwargs
+
+    def kernel(self) -> Tensor:
+        """(27, in, out), offsets with x fastest: torchsparse's kernel layout."""
+        return self.weight.permute(3, 2, 1, 4, 0).reshape(27, self.weight.shape[4], self.weight.shape[0])
+
     def forward(self, x):
         import torchsparse.nn.functional as TF
-        kernel = self.weight.permute(3, 2, 1, 4, 0).reshape(27, self.weight.shape[4], self.weight.shape[0])
-        return TF.conv3d(x, kernel.contiguous(), kernel_size=(3, 3, 3), bias=None, stride=(1, 1, 1),
-                           dilation=(1, 1, 1), transposed=False)
+        kernel = self.kernel()
+        device_type = x.F.device.type
+        if torch.is_autocast_enabled(device_type):
+            dtype = torch.get_autocast_dtype(device_type) if device_type == 'cuda' else torch.float32
+            x, kernel = torchsparse_with_features(x, x.F.to(dtype), self.version), kernel.to(dtype)
+        with sparse_autocast(device_type):
+            return TF.conv3d(x, kernel.contiguous(), **self.conv3d_kwargs())
+
+
+def torchsparse_with_features(x, features: Tensor, version: Tuple[int, int]):
+    """A torchsparse tensor on the voxels of ``x`` (sharing its kernel-map caches) with other features."""
+    import torchsparse
+    out = torchsparse.SparseTensor(features, x.C, x.stride)
+    if version >= (2, 0):
+        out._caches = x._caches
+    else:  # the kernel maps built by the first convolution serve the others on these voxels
+        out.cmaps, out.kmaps = x.cmaps, x.kmaps
+    return out
 
 
 class TorchsparseBackend(SparseBackend):
@@ -83,12 +154,12 @@ class TorchsparseBackend(SparseBackend):
     def __init__(self) -> None:
         import torchsparse
         self.version = tuple(int(v) for v in torchsparse.__version__.split('.')[:2])
-        if self.version < (2, 0) and not torch.cuda.is_available():
+        if self.version < (2, 0):  # the fixes act on CPU tensors only, also on a machine with CUDA
             from .torchsparse_cpu import install_torchsparse_cpu_fixes
             install_torchsparse_cpu_fixes()
 
     def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
-        return TorchsparseConv3d(in_channels, out_channels)
+        return TorchsparseConv3d(in_channels, out_channels, self.version)
 
     def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
         import torchsparse
@@ -96,13 +167,7 @@ class TorchsparseBackend(SparseBackend):
         return torchsparse.SparseTensor(features, coords.int().contiguous())
 
     def replace_features(self, x, features: Tensor):
-        import torchsparse
-        out = torchsparse.SparseTensor(features, x.C, x.stride)
-        if self.version >= (2, 0):
-            out._caches = x._caches
-        else:  # the kernel maps built by the first convolution serve the others on these voxels
-            out.cmaps, out.kmaps = x.cmaps, x.kmaps
-        return out
+        return torchsparse_with_features(x, features, self.version)
 
 
 _BACKENDS = {'spconv': SpconvBackend, 'torchsparse': TorchsparseBackend}

@@ -1,4 +1,4 @@
-"""spconv 2.3.8 on the CPU: two fixes, applied by the parts that run spconv on a CPU, never on import.
+"""spconv 2.3.8 on the CPU: two fixes, applied by the parts that run spconv, never on import.
 
 1. Its backward (and its hash table) asks ``torch.cuda.current_stream()`` unconditionally, which raises without
    a GPU (``spconv/pytorch/cppcore.py`` ``get_current_stream``, imported by value into ``ops`` and ``hash``):
@@ -7,8 +7,10 @@
    2 threads gave wrong rows in every one of 30 trials here (forward and backward use it). That one kernel
    runs on a single thread (switching costs little, measured).
 
-Installed by :class:`~elite.models.sparse.backend.SpconvBackend`, ``MinkUNetStageFeatures`` and
-``PointImageDataPreprocessor`` (for mmdet3d's spconv models) when they run on a CPU.
+Both are keyed on the tensors' device, not on the machine: a CPU run on a CUDA machine needs fix 2 as much as
+one without a GPU, and CUDA tensors never reach either. So they are installed whether or not CUDA is there, by
+:class:`~elite.models.sparse.backend.SpconvBackend`, ``MinkUNetStageFeatures`` and ``PointImageDataPreprocessor``
+(for mmdet3d's spconv models).
 """
 import torch
 
@@ -34,14 +36,14 @@ class _SpconvOpsWithSerialScatterAdd:
 
 
 def install_spconv_cpu_fixes() -> bool:
-    """Apply both fixes (idempotent); a no-op with CUDA. Returns whether spconv is there."""
+    """Apply both fixes (idempotent; they act on CPU tensors only). Returns whether spconv is there."""
     try:
         import spconv.pytorch.cppcore as cppcore
         import spconv.pytorch.hash as spconv_hash
         import spconv.pytorch.ops as ops
     except ImportError:
         return False
-    if torch.cuda.is_available() or getattr(cppcore.get_current_stream, _MARK, False):
+    if getattr(cppcore.get_current_stream, _MARK, False):
         return True
     original = cppcore.get_current_stream
 

@@ -10,9 +10,10 @@
    ``NotImplementedError`` for CPU tensors although the forward runs there: a subclass adds the CPU backward
    (the transpose of its gather-matmul-scatter forward) and ``conv3d`` uses it.
 
-CUDA tensors keep torchsparse's own kernels. Installed by the parts that run torchsparse on a CPU
-(:class:`~elite.models.sparse.backend.TorchsparseBackend`, ``PointImageDataPreprocessor`` for mmdet3d's
-torchsparse models), never on import; torchsparse >= 2 is left alone.
+Both are keyed on the tensors' device: CUDA tensors keep torchsparse's own kernels, CPU tensors get the fixes also
+on a machine with CUDA. Installed by the parts that run torchsparse (:class:`~elite.models.sparse.backend.
+TorchsparseBackend`, ``PointImageDataPreprocessor`` for mmdet3d's torchsparse models), never on import;
+torchsparse >= 2 is left alone.
 """
 import torch
 

@@ -1,0 +1,29 @@
+"""CUDA's float16 AMP, as mmengine's ``AmpOptimWrapper`` runs it, on the CPU: the GPU path's proxy in CI.
+
+torch's CPU autocast in float16 applies CUDA AMP's casting rules to the ops the models use (matrix products in
+float16, in-place ops not cast), and ``torch.amp.GradScaler('cpu')`` is the same dynamic loss scaler. mmengine's
+wrapper refuses the CPU (and its CPU autocast only takes bfloat16), so this subclass keeps its ``backward`` /
+``step`` / ``state_dict`` and swaps only the CUDA-specific parts.
+"""
+from contextlib import contextmanager
+
+import torch
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
+
+
+@OPTIM_WRAPPERS.register_module(force=True)
+class CPUFloat16AmpOptimWrapper(AmpOptimWrapper):
+    """``AmpOptimWrapper(loss_scale='dynamic', dtype=float16)`` with ``torch.autocast('cpu')``."""
+
+    def __init__(self, loss_scale='dynamic', **kwargs) -> None:
+        OptimWrapper.__init__(self, **kwargs)  # AmpOptimWrapper.__init__ asserts a GPU
+        self._scale_update_param = None
+        scaler_args = loss_scale if isinstance(loss_scale, dict) else {}
+        self.loss_scaler = torch.amp.GradScaler('cpu', **scaler_args)
+        self.cast_dtype = torch.float16
+
+    @contextmanager
+    def optim_context(self, model):
+        with OptimWrapper.optim_context(self, model), torch.autocast('cpu', dtype=torch.float16):
+            yield
