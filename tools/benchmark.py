@@ -18,6 +18,9 @@
     python tools/benchmark.py pseudo-labels [--images N] [--model-type vit_b]
         SAM-PLG on full-size synthetic frames with random SAM weights: prompts per second, seconds per image,
         prompts per image and image-encoder runs (one per image).
+    python tools/benchmark.py host-syncs CONFIG
+        operations that make the host wait for a GPU (value reads, data-dependent sizes) in the student's inference
+        and training forward + backward, counted on any device.
 """
 import argparse
 import json
@@ -55,6 +58,8 @@ def main(argv=None) -> int:
     plg = sub.add_parser('pseudo-labels', help='time SAM pseudo-label generation')
     plg.add_argument('--images', type=int, default=1)
     plg.add_argument('--model-type', default='vit_b')
+    syncs = sub.add_parser('host-syncs', help='count host-syncing operations of the student')
+    syncs.add_argument('config')
     args = parser.parse_args(argv)
 
     if args.command == 'data':
@@ -68,6 +73,9 @@ def main(argv=None) -> int:
         result = teacher_report(args.config, repeats=args.repeats)
         if not args.no_step_split:
             result['train_step'] = training_step_split(args.config, args.data_root, repeats=args.repeats)
+    elif args.command == 'host-syncs':
+        from elite.benchmark.host_syncs import student_host_syncs
+        result = student_host_syncs(args.config)
     elif args.command == 'pseudo-labels':
         from elite.benchmark.pseudo_labels import pseudo_label_speed
         result = pseudo_label_speed(images=args.images, model_type=args.model_type)

@@ -21,6 +21,7 @@ from mmengine.runner import Runner
 import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 from elite.engine.hooks import CheckpointCoverageError
 from elite.engine.runner_setup import (
+    UnsupportedHereError,
     add_launcher_args,
     export_local_rank,
     load_tool_config,
@@ -56,7 +57,12 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    runner = Runner.from_cfg(build_config(args))
+    try:
+        cfg = build_config(args)
+    except UnsupportedHereError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    runner = Runner.from_cfg(cfg)
     try:
         runner.test()
     except CheckpointCoverageError as err:

@@ -69,3 +69,27 @@ def test_multiscan_follows_the_infos_when_the_scan_lies_elsewhere(synthetic_root
     sample = make_dataset(root, pipeline=pipeline)[1]['data_samples']
     assert (sample.sequence, sample.frame_id, sample.lidar_path) == ('00', '000001', moved)
     assert (~sample.original_mask).any() and sample.original_mask.sum() == len(np.fromfile(moved, np.float32)) // 4
+
+
+def test_a_sample_the_pipeline_empties_is_named_or_skipped(synthetic_root, tmp_path):
+    """All points outside the range (a scan in millimetres): the range filter's step and the scan are named,
+    instead of an IndexError inside PointSample; with on_empty='skip' another sample is drawn, with a warning."""
+    root = str(tmp_path / 'kitti')
+    shutil.copytree(os.path.join(synthetic_root, 'sequences'), os.path.join(root, 'sequences'))
+    for name in os.listdir(synthetic_root):
+        if name.endswith('.pkl'):
+            shutil.copy(os.path.join(synthetic_root, name), root)
+    path = scan_path(root, '00', 1)
+    points = np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+    points[:, :3] *= 1000.0
+    points.tofile(path)
+    pipeline = LOAD + [dict(type='PointsRangeFilter', point_cloud_range=[-50, -50, -4, 50, 50, 2]),
+                       dict(type='PointSample', num_points=0.8)]
+    from elite.datasets.semantickitti_frame_dataset import EmptyScanError
+    with pytest.raises(EmptyScanError, match=r'000001\.bin: no points left after pipeline step 3 \(PointsRangeFilter'):
+        make_dataset(root, pipeline=pipeline)[1]
+    skipping = make_dataset(root, pipeline=pipeline, on_empty='skip')
+    for _ in range(3):
+        assert skipping[1]['lidar_path'].endswith('000000.bin')  # the other training sample, drawn instead
+    with pytest.raises(ValueError, match='on_empty'):
+        make_dataset(root, on_empty='ignore')

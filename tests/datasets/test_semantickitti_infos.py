@@ -255,3 +255,17 @@ def test_files_changed_after_create_data_fail_at_load_naming_the_file(dataset_co
     with pytest.raises(KittiFormatError, match=message) as err:
         dataset[1]
     assert path in str(err.value)
+
+
+def test_scans_with_few_points_in_the_training_range_are_kept_with_a_warning(dataset_copy):
+    """A scan in millimetres passes every file check but would leave nothing to train on: named, kept."""
+    path = seq_file(dataset_copy, 'velodyne', '000001.bin')
+    points = read_scan(path)
+    points[:, :3] *= 1000.0
+    write_scan(path, points)
+    logged = []
+    report = build_split_infos(dataset_copy, 'train', log=logged.append)
+    assert [i['frame_id'] for i in report.data_list] == ['000000', '000001']
+    assert len(report.warnings) == 1 and path in report.warnings[0]
+    assert 'nothing to train on' in report.warnings[0] and 'metres' in report.warnings[0]
+    assert logged == [f'warning: {report.warnings[0]}']

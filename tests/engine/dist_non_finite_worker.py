@@ -28,8 +28,8 @@ def main(work_dir: str) -> int:
         train_cfg=dict(by_epoch=True, max_epochs=1),
         optim_wrapper=dict(type='CPUFloat16AmpOptimWrapper', optimizer=dict(type='SGD', lr=0.01)),
         custom_hooks=[dict(type='NonFiniteGuardHook')], default_hooks=dict(checkpoint=None),
-        env_cfg=dict(dist_cfg=dict(backend='gloo')),
-        model_wrapper_cfg=dict(type='MMDistributedDataParallel', device_ids=None), default_scope='mmdet3d')
+        env_cfg=dict(dist_cfg=dict(backend='gloo')), default_scope='mmdet3d',
+        cfg=dict(model_wrapper_cfg=dict(type='MMDistributedDataParallel', device_ids=None)))
     outcome = 'finished'
     try:
         runner.train()

@@ -153,3 +153,29 @@ def test_resume_passes_over_a_truncated_newest_checkpoint(synthetic_root, tmp_pa
     assert os.path.getsize(newest) > 2 * 1024  # epoch 2 trained and written again, whole
     from elite.engine.runner_setup import is_complete_checkpoint
     assert is_complete_checkpoint(newest)
+
+
+def test_amp_without_clipping_allocates_on_unscaled_gradients():
+    """Without clip_grad the allocation runs first thing in ``step``, before mmengine's AmpOptimWrapper unscales:
+    the hook unscales first, so AdaLoRA's importance reads the gradients themselves, not times 2^16."""
+    from elite.models.backbones import SAMViTTeacher
+    seen = {}
+    for amp in (False, True):
+        torch.manual_seed(0)
+        teacher = SAMViTTeacher(variant='vit_tiny', tuning='adalora')
+        model = nn.Module()
+        model.teacher = teacher
+        params = [p for p in teacher.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(params, lr=0.0)
+        wrapper = CPUFloat16AmpOptimWrapper(optimizer=optimizer) if amp else OptimWrapper(optimizer=optimizer)
+        runner = FakeRunner(model, wrapper)
+        runner.max_iters, runner.iter = 600, 200  # inside the allocation phase
+        AdaLoRARankAllocationHook().before_train(runner)
+        allocate = teacher.update_and_allocate
+        teacher.update_and_allocate = lambda step: (seen.setdefault(amp, [p.grad.clone() for p in params]),
+                                                    allocate(step))[1]
+        img = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+        loss = sum(t.pow(2).mean() for t in teacher(img))
+        wrapper.update_params(loss)
+    for plain, amp in zip(seen[False], seen[True]):
+        torch.testing.assert_close(amp, plain)

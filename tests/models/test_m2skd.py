@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
@@ -92,3 +93,14 @@ def test_elite_and_m2skd_at_once(synthetic_root):
     expected = {'loss_kd_stage0', 'loss_patch_fused_sem_seg', 'loss_orth', 'loss_logit_kd', 'loss_affinity_kd'}
     assert expected <= set(losses)
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_a_separate_teacher_without_its_own_loss_is_refused():
+    """Every KD term detaches the teacher: with seg weight 0 a 'separate' copy would never train and would stop DDP
+    (parameters without gradients); 'frozen' is the way to say that."""
+    cfg = Config.fromfile(os.path.join(REPO, 'configs/m2skd_demo.py'))
+    cfg.model.update(multiscan_teacher='separate', multiscan_weights=dict(seg=0.0))
+    with pytest.raises(ValueError, match="multiscan_teacher='frozen'"):
+        MODELS.build(cfg.model)
+    cfg.model.multiscan_teacher = 'frozen'
+    assert all(not p.requires_grad for p in MODELS.build(cfg.model).multiscan_backbone.parameters())

@@ -315,3 +315,35 @@ def test_the_crop_alone_equals_the_crop_padded_to_the_encoder_input(token_cut):
         for a, b in zip(teacher(crop), teacher(padded, (300, 1000))):
             assert a.shape == (1, TINY_DIM, 19, 63)
             torch.testing.assert_close(a, b)
+
+
+def test_final_budget_is_fixed_even_when_its_step_is_skipped():
+    """peft fixes the final budget only at step T - tfinal; an AMP-skipped step there (non-finite gradients) must
+    not leave the ranks unmasked: the next allocating step applies the final mask."""
+    teacher = SAMViTTeacher(variant='vit_tiny', tuning='adalora')
+    total_steps = 12
+    teacher.set_total_steps(total_steps)
+    config = teacher.peft_tuner.peft_config[PEFT_ADAPTER]
+    final_step = config.total_step - config.tfinal  # 6
+    optimizer = torch.optim.SGD([p for p in teacher.parameters() if p.requires_grad], lr=0.5)
+    imgs = images()
+    for step in range(total_steps):
+        stages = teacher(imgs, (160, 320))
+        (sum(stage.pow(2).mean() for stage in stages) + teacher.orthogonal_regularisation()).backward()
+        if step == final_step:  # the grad scaler's view of this step: overflowed, skipped
+            next(p for n, p in teacher.named_parameters() if 'lora_A' in n).grad[0, 0] = float('inf')
+            assert teacher.update_and_allocate(step) is False
+            assert teacher.adalora_state()['budget_final'] is False
+        else:
+            optimizer.step()
+            assert teacher.update_and_allocate(step) is True
+        optimizer.zero_grad(set_to_none=True)
+    state = teacher.adalora_state()
+    assert state['budget_final'] is True
+    target_rank = 8 * TINY_ADAPTED_MATRICES
+    assert sum(sum(kept) for kept in config.rank_pattern.values()) == target_rank
+    assert sum(int((p != 0).sum()) for n, p in teacher.named_parameters() if 'lora_E' in n) == target_rank
+    # a checkpoint written before 'budget_final' existed: told apart by peft's emptied importance averages
+    fresh = SAMViTTeacher(variant='vit_tiny', tuning='adalora')
+    fresh.load_adalora_state({k: v for k, v in state.items() if k != 'budget_final'})
+    assert fresh.adalora_state()['budget_final'] is True

@@ -65,3 +65,20 @@ def test_submanifold_conv_is_exact_on_several_threads():
                                        rtol=1e-4, atol=1e-4)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('backend_name', BACKENDS)
+def test_cpu_fixes_are_installed_on_a_machine_with_cuda_too(backend_name):
+    """The fixes act on CPU tensors; a CPU run on a CUDA machine needs them as much (a fresh process, where
+    torch reports CUDA)."""
+    import subprocess
+    import sys
+    check = {'spconv': 'import spconv.pytorch.ops as ops; fixed = type(ops.SpconvOps).__name__ == '
+                       '"_SpconvOpsWithSerialScatterAdd"',
+             'torchsparse': 'import torchsparse.nn.functional.conv as conv; '
+                            'fixed = getattr(conv.ConvolutionFunction, "_elite_cpu_backward", False)'}[backend_name]
+    code = ('import torch; torch.cuda.is_available = lambda: True\n'
+            'from elite.models.sparse import get_sparse_backend\n'
+            f'get_sparse_backend("{backend_name}")\n{check}\nprint("fixed" if fixed else "not fixed")')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().endswith('fixed') and 'not fixed' not in result.stdout, result.stderr[-2000:]

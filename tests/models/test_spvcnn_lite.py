@@ -189,3 +189,34 @@ def test_head_without_concatenation_equals_the_concatenated_classifier():
     params = features + list(head.parameters())
     for a, b in zip(torch.autograd.grad(ours.sum(), params), torch.autograd.grad(reference.sum(), params)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_scatter_mean_sums_float16_rows_in_float32():
+    """Under AMP a coarse voxel's features arrive in float16: their (weighted) sum passes 65,504 long before the
+    mean does. The mean comes back in the rows' dtype."""
+    from elite.models.utils import scatter_mean
+    src = torch.full((200, 3), 1000.0, dtype=torch.float16)
+    index = torch.zeros(200, dtype=torch.long)
+    weight = torch.full((200,), 10.0)  # float32 point counts, as the stages pass them
+    for mean in (scatter_mean(src, index, 2), scatter_mean(src, index, 2, weight)):
+        assert mean.dtype == torch.float16
+        torch.testing.assert_close(mean, torch.tensor([[1000.0] * 3, [0.0] * 3], dtype=torch.float16))
+
+
+def test_student_inference_waits_for_the_device_only_for_the_unique_sets():
+    """On a GPU every value read or data-dependent size stops the host: preprocessing + forward read one value
+    (the grid range check) besides the sizes of the unique voxel sets (80 such operations before)."""
+    from mmdet3d.structures import Det3DDataSample
+
+    from elite.benchmark.host_syncs import count_host_syncs
+    model = build().eval()
+    points = [torch.randn(n, 4) * torch.tensor([12., 12., 1., 0.3]) for n in (3000, 2000)]
+
+    def infer():
+        data = model.data_preprocessor(dict(inputs=dict(points=points), data_samples=[Det3DDataSample()] * 2))
+        with torch.no_grad():
+            model.decode_head(model.extract_feat(data['inputs']))
+    infer()
+    total, per_op = count_host_syncs(infer)
+    assert per_op.get('_local_scalar_dense', 0) <= 1 and 'bincount' not in per_op, per_op
+    assert total <= 16, per_op

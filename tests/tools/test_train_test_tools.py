@@ -62,3 +62,13 @@ def test_tta_schemes_by_name(synthetic_root):
     assert views16.model.type == 'Seg3DTTAModel' and views16.model.module.type == 'PointVoxelSegmentor'
     with pytest.raises(KeyError, match=r"\['reference', 'views16'\]"):
         test.build_config(test.parse_args([CONFIG, 'x.pth', '--tta', 'views64', *options]))
+
+
+def test_amp_without_cuda_says_it_needs_a_gpu(capsys):
+    import pytest
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('this machine has CUDA: --amp would train')
+    assert load_tool('train').main(['configs/elite_demo.py', '--amp']) == 2
+    err = capsys.readouterr().err
+    assert '--amp needs a CUDA GPU' in err and 'Drop --amp' in err

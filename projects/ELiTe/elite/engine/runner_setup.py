@@ -37,6 +37,10 @@ def export_local_rank(args) -> None:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
 
 
+class UnsupportedHereError(RuntimeError):
+    """The command asks for something this machine cannot run (AMP or a GPU launcher without CUDA)."""
+
+
 def setup_runner_config(cfg: Config, amp: bool = False) -> Config:
     """Make a config run on the machine at hand: nccl on GPUs, gloo on CPUs; AMP only with a GPU.
 
@@ -50,14 +54,15 @@ def setup_runner_config(cfg: Config, amp: bool = False) -> Config:
                 cfg[loader].setdefault('pin_memory', True)
         return cfg
     if amp:
-        raise RuntimeError('--amp needs a GPU (mmengine\'s AmpOptimWrapper does not run on the CPU); '
-                           'drop --amp to train in float32 on the CPU')
+        raise UnsupportedHereError('--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper (float16 with a grad scaler) '
+                                   'runs on CUDA only, and torch sees no CUDA device here. Drop --amp to train in '
+                                   'float32 on the CPU.')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     if cfg.get('launcher', 'none') != 'none':
         import torch.distributed as dist
         if cfg.launcher != 'pytorch':
-            raise RuntimeError(f'--launcher {cfg.launcher} needs GPUs here; on CPUs use torchrun with '
-                               '--launcher pytorch (tools/dist_train.sh)')
+            raise UnsupportedHereError(f'--launcher {cfg.launcher} needs GPUs here; on CPUs use torchrun with '
+                                       '--launcher pytorch (tools/dist_train.sh)')
         if not dist.is_initialized():
             dist.init_process_group(backend='gloo')
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
