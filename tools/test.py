@@ -16,15 +16,14 @@ import argparse
 import sys
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 from elite.engine.hooks import CheckpointCoverageError
 from elite.engine.runner_setup import (
-    UnsupportedHereError,
     add_launcher_args,
     export_local_rank,
     load_tool_config,
+    run_tool,
     setup_runner_config,
     setup_test_config,
 )
@@ -57,18 +56,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = build_config(args)
-    except UnsupportedHereError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    runner = Runner.from_cfg(cfg)
-    try:
-        runner.test()
-    except CheckpointCoverageError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
+    return run_tool(lambda: build_config(args), 'test', (CheckpointCoverageError,))
 
 
 if __name__ == '__main__':

@@ -7,16 +7,15 @@ import argparse
 import sys
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import elite  # noqa: F401  (first: registers the plugin, quiets third-party import warnings)
 from elite.engine.hooks import CheckpointCoverageError, NonFiniteTrainingError
 from elite.engine.runner_setup import (
-    UnsupportedHereError,
     add_launcher_args,
     export_local_rank,
     load_tool_config,
     newest_complete_checkpoint,
+    run_tool,
     setup_runner_config,
 )
 
@@ -53,18 +52,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = build_config(args)
-    except UnsupportedHereError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    runner = Runner.from_cfg(cfg)
-    try:
-        runner.train()
-    except (NonFiniteTrainingError, CheckpointCoverageError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
+    return run_tool(lambda: build_config(args), 'train', (NonFiniteTrainingError, CheckpointCoverageError))
 
 
 if __name__ == '__main__':

@@ -38,7 +38,7 @@ SIGNATURES = {(1, 4): conv3d_v1_4, (2, 1): conv3d_v2_1}
 
 class RecordingSparseTensor:
     def __init__(self, feats, coords, stride=1, spatial_range=None):
-        self.F, self.C, self.stride, self._caches = feats, coords, stride, {}
+        self.F, self.C, self.stride, self.spatial_range, self._caches = feats, coords, stride, spatial_range, {}
         self.cmaps, self.kmaps = {}, {}
 
 

@@ -3,8 +3,9 @@ import glob
 import os
 import os.path as osp
 import pickle
+import sys
 import zipfile
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -39,6 +40,25 @@ def export_local_rank(args) -> None:
 
 class UnsupportedHereError(RuntimeError):
     """The command asks for something this machine cannot run (AMP or a GPU launcher without CUDA)."""
+
+
+def run_tool(build_config: Callable[[], Config], action: str, errors: Tuple[type, ...]) -> int:
+    """tools/train.py's and tools/test.py's ``main``: build the config and its Runner, call ``runner.<action>()``.
+    A machine that cannot run the command exits 2, one of ``errors`` (errors that name their cause and fix) exits
+    1, each with its message and no traceback."""
+    from mmengine.runner import Runner
+    try:
+        cfg = build_config()
+    except UnsupportedHereError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    runner = Runner.from_cfg(cfg)
+    try:
+        getattr(runner, action)()
+    except errors as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    return 0
 
 
 def setup_runner_config(cfg: Config, amp: bool = False) -> Config:

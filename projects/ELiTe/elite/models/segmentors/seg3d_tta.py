@@ -16,7 +16,8 @@ class Seg3DLogitSumTTAModel(Seg3DTTAModel):
     def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
         merged = []
         for views in data_samples_list:
-            logits = torch.stack([v.pts_seg_logits.pts_seg_logits for v in views]).sum(0)
+            # summed in float32 (views tested in float16 would round, or overflow, in a float16 sum)
+            logits = torch.stack([v.pts_seg_logits.pts_seg_logits.float() for v in views]).sum(0)
             first = views[0]
             first.pts_seg_logits.pts_seg_logits = logits
             first.pred_pts_seg.pts_semantic_mask = logits.argmax(dim=0)

@@ -139,10 +139,11 @@ class TorchsparseConv3d(nn.Module):
 def torchsparse_with_features(x, features: Tensor, version: Tuple[int, int]):
     """A torchsparse tensor on the voxels of ``x`` (sharing its kernel-map caches) with other features."""
     import torchsparse
-    out = torchsparse.SparseTensor(features, x.C, x.stride)
-    if version >= (2, 0):
+    if version >= (2, 0):  # 2.x also carries the grid's extent
+        out = torchsparse.SparseTensor(features, x.C, x.stride, spatial_range=x.spatial_range)
         out._caches = x._caches
     else:  # the kernel maps built by the first convolution serve the others on these voxels
+        out = torchsparse.SparseTensor(features, x.C, x.stride)
         out.cmaps, out.kmaps = x.cmaps, x.kmaps
     return out
 
