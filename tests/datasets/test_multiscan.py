@@ -112,6 +112,37 @@ def test_translation_only_alignment_and_no_fusion_before_min_frame(moving_sequen
                                atol=1e-4)
 
 
+def test_each_gathered_scan_of_a_moving_instance_is_centred_on_its_current_centroid(moving_sequence):
+    """The released code (pc_dataset.py, its loop over fuse_idx) shifts scan j's copy by mean(gathered so far,
+    starting from the current instance) - mean(scan j's copy): every copy lands at p + (c_0 - c_j). The person
+    walks 0.5 m per frame, so one shift for all copies would leave them 0.5 m apart."""
+    results = MultiScanHardInstances(align='translation', min_frame=2)(load(moving_sequence, 2))
+    n = 2 * len(GRID) + 20
+    points, instance = results['points'].tensor.numpy()[:, :3], results['pts_instance_mask']
+    lidar = {f: world_points(f)[0] - [f, 0, 0] for f in range(3)}  # each scan's LiDAR coordinates
+    person = {f: lidar[f][world_points(f)[2] == 300] for f in range(3)}
+    c0 = person[2].mean(0)
+    gathered = points[n:][instance[n:] == 300]
+    for k, frame in enumerate((1, 0)):  # the previous scans, newest first
+        copy = gathered[k * len(GRID):(k + 1) * len(GRID)]
+        np.testing.assert_allclose(copy, person[frame] + (c0 - person[frame].mean(0)), atol=1e-4)
+
+
+def test_current_instances_appended_once_more_as_the_released_code_does(moving_sequence):
+    """duplicate_current=True: the scan's own instance points (car and the hard classes) once more, in every frame
+    (frame 0 too), labelled as they are and not original; the road is not an instance."""
+    n = 2 * len(GRID) + 20
+    results = MultiScanHardInstances(align='translation', min_frame=4, duplicate_current=True)(
+        load(moving_sequence, 0))
+    points = results['points']
+    assert len(points) == n + 2 * len(GRID)
+    original = points.tensor.numpy()[:, -1].astype(bool)
+    assert original[:n].all() and not original[n:].any()
+    np.testing.assert_array_equal(points.tensor.numpy()[n:, :4], points.tensor.numpy()[:2 * len(GRID), :4])
+    np.testing.assert_array_equal(results['pts_instance_mask'][n:], [7] * len(GRID) + [300] * len(GRID))
+    np.testing.assert_array_equal(results['pts_semantic_mask'][n:], results['pts_semantic_mask'][:2 * len(GRID)])
+
+
 def test_the_frame_comes_from_the_infos_not_the_scan_path(moving_sequence, tmp_path):
     """The current scan and label copied elsewhere under other names: the previous scans are still found."""
     elsewhere = tmp_path / 'elsewhere'

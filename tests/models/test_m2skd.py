@@ -70,10 +70,12 @@ def test_changed_points_are_those_of_voxels_whose_majority_label_changed(synthet
     model, _ = build('configs/m2skd_demo.py', synthetic_root)
     # voxel 0: originals road road + gathered car (majority stays road); voxel 1: only gathered car points
     # (single-scan label: ignore -> car, changed); voxel 2: original car 1 + gathered person 2 (car -> person)
-    voxels = dict(point2voxel_map=torch.tensor([0, 0, 0, 1, 1, 2, 2, 2]), coors=torch.zeros(3, 4))
-    labels = torch.tensor([8, 8, 0, 0, 0, 0, 5, 5])
-    original = torch.tensor([True, True, False, False, False, True, False, False])
-    assert model.changed_points(voxels, labels, original).tolist() == [False] * 3 + [True] * 5
+    # voxel 3: one original person point and three gathered ones: the single-scan label, voted by the original
+    # points alone (the reference's [:org_len]), is person too: unchanged, however many points were gathered
+    voxels = dict(point2voxel_map=torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3]), coors=torch.zeros(4, 4))
+    labels = torch.tensor([8, 8, 0, 0, 0, 0, 5, 5, 5, 5, 5, 5])
+    original = torch.tensor([True, True, False, False, False, True, False, False, True, False, False, False])
+    assert model.changed_points(voxels, labels, original).tolist() == [False] * 3 + [True] * 5 + [False] * 4
 
 
 def test_affinity_subsets_change_from_step_to_step(synthetic_root):

@@ -180,13 +180,18 @@ class MultiScanDistillation:
         return [self.subset(g) for g in groups if len(g) > 1]
 
     def changed_points(self, voxels: Dict, labels: Tensor, original: Tensor) -> Tensor:
-        """(N_fused,) bool: fused points whose voxel's majority label differs from the voxel's majority label
-        over the original points alone (ignore where it holds none): the reference's "changed" voxels."""
+        """(N_fused,) bool: fused points whose voxel's majority label (over all its points) differs from its
+        single-scan label, the majority over the voxel's original points alone (ignore where it holds none): the
+        reference's "changed" voxels (M2SKD ``dataset_semantickitti.py`` votes the single-scan labels on
+        ``[:org_len]``, ``train_cylinder_asym.py`` ignores the voxels where both agree). Gathered points do not
+        vote in the single-scan label, so a voxel that they outnumber but that keeps its class is unchanged."""
         point2voxel = voxels['point2voxel_map']
         num_voxels, ignore = len(voxels['coors']), self.decode_head.ignore_index
         fused = majority_vote(labels, point2voxel, num_voxels)
-        single_labels = torch.where(original, labels, torch.full_like(labels, ignore))
-        single = majority_vote(single_labels, point2voxel, num_voxels)
+        single = majority_vote(labels[original], point2voxel[original], num_voxels)
+        has_original = torch.zeros(num_voxels, dtype=torch.bool, device=labels.device)
+        has_original[point2voxel[original]] = True
+        single = torch.where(has_original, single, torch.full_like(single, ignore))
         return (fused != single)[point2voxel]
 
     def multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
