@@ -14,7 +14,14 @@ import sys
 import torch
 
 from elite.datasets.kitti_files import KittiFormatError
-from elite.pseudo_labels import DOWNSAMPLE_MODES, SAM_MODEL_TYPES, SamCheckpointError, run_pseudo_label_generation
+from elite.pseudo_labels import (
+    DOWNSAMPLE_MODES,
+    INSTANCE_VOTES,
+    SAM_MODEL_TYPES,
+    SHARED_PIXEL_RULES,
+    SamCheckpointError,
+    run_pseudo_label_generation,
+)
 
 
 def main(argv=None) -> int:
@@ -30,6 +37,12 @@ def main(argv=None) -> int:
     parser.add_argument('--downsample', choices=DOWNSAMPLE_MODES, default='nearest',
                         help="labels to SAM's 256 x 256 prompt grid: 'nearest' (the paper's; about 700 prompts per "
                              "KITTI frame) or 'keep_labelled' (every cell with a labelled pixel; about 12x more)")
+    parser.add_argument('--shared-pixel', choices=SHARED_PIXEL_RULES, default='last',
+                        help="which of several points on one pixel labels it: 'last' in scan order (the reference's) "
+                             "or 'nearest' the LiDAR")
+    parser.add_argument('--instance-vote', choices=INSTANCE_VOTES, default='reference',
+                        help="a mask's instance: 'reference' (most frequent id among its pixels with a point, not "
+                             "painted if 0) or 'within_class' (most frequent of the winning class, always painted)")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -39,7 +52,8 @@ def main(argv=None) -> int:
     try:
         summary = run_pseudo_label_generation(args.root, args.checkpoint, args.model_type, args.sequences,
                                               args.device, args.points_per_batch, args.downsample,
-                                              progress=not args.no_progress)
+                                              progress=not args.no_progress, shared_pixel=args.shared_pixel,
+                                              instance_vote=args.instance_vote)
     except (SamCheckpointError, KittiFormatError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

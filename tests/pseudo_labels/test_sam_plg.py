@@ -120,23 +120,27 @@ def real_frame0(sharp_sam, real_root):
 
 # ---- step 1-3: sparse labels, grid, prompts, mask inputs ---------------------------------------------------------
 
-def test_sparse_label_images_keep_the_nearest_point():
+def test_sparse_label_images_keep_the_last_point_or_the_nearest():
+    """The reference paints the points one after the other (the last in scan order wins a shared pixel);
+    shared_pixel='nearest' keeps the point that occludes the others."""
     focal, cx, cy = 100.0, 50.0, 40.0  # camera looking along +x: u = cx - f y / x, v = cy - f z / x
     lidar2img = np.array([[cx, -focal, 0, 0], [cy, 0, -focal, 0], [1, 0, 0, 0], [0, 0, 0, 1]])
     xyz = np.array([[10, 0, 0], [5, 0, 0], [-5, 0, 0], [10, -2, 1]], dtype=np.float32)
     semantic = np.array([10, 40, 50, 70], dtype=np.uint16)
     instance = np.array([300, 0, 0, 0], dtype=np.uint16)
-    for order in ([0, 1, 2, 3], [3, 2, 1, 0]):
-        sem_img, inst_img, has_point = sparse_label_images(xyz[order], semantic[order], instance[order], lidar2img,
-                                                           (80, 100))
-        assert sem_img.dtype == inst_img.dtype == np.uint16 and sem_img.shape == (80, 100)
-        assert sem_img[40, 50] == 40 and inst_img[40, 50] == 0  # the point at 5 m hides the one at 10 m
-        assert sem_img[30, 70] == 70
-        assert np.count_nonzero(sem_img) == 2 and np.count_nonzero(inst_img) == 0
-        assert has_point.tolist() == (sem_img > 0).tolist()
+    for order, last in (([0, 1, 2, 3], (40, 0)), ([3, 2, 1, 0], (10, 300))):
+        for rule, expected in (('last', last), ('nearest', (40, 0))):  # the point at 5 m hides the one at 10 m
+            sem_img, inst_img, has_point = sparse_label_images(xyz[order], semantic[order], instance[order],
+                                                               lidar2img, (80, 100), shared_pixel=rule)
+            assert sem_img.dtype == inst_img.dtype == np.uint16 and sem_img.shape == (80, 100)
+            assert (sem_img[40, 50], inst_img[40, 50]) == expected, (order, rule)
+            assert sem_img[30, 70] == 70 and np.count_nonzero(sem_img) == 2
+            assert has_point.tolist() == (sem_img > 0).tolist()
     # a point labelled unlabelled (0) still marks its pixel: it votes in step 6
     _, _, has_point = sparse_label_images(xyz[:1], np.zeros(1, np.uint16), instance[:1], lidar2img, (80, 100))
     assert np.argwhere(has_point).tolist() == [[40, 50]]
+    with pytest.raises(ValueError, match='shared_pixel'):
+        sparse_label_images(xyz, semantic, instance, lidar2img, (80, 100), shared_pixel='first')
 
 
 def random_sparse_labels(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -150,33 +154,25 @@ def pixel_boxes_in_sam_frame(rows: np.ndarray, cols: np.ndarray, hw) -> np.ndarr
     return ResizeLongestSide(1024).apply_boxes(corners, hw)
 
 
-def test_label_grid_nearest_takes_the_pixel_under_each_cell_centre():
-    height, width = 100, 400
-    resized = ResizeLongestSide.get_preprocess_shape(height, width, 1024)
-    assert resized == (256, 1024)
-    semantic = np.zeros((height, width), np.uint16)
-    instance = np.zeros_like(semantic)
-    # Cell (10, 20) has its centre at x 82, y 42 of the 1024 frame: in pixel (16, 32) (x 81.92-84.48), not in (16, 31).
-    semantic[16, 31] = 10
-    semantic[16, 32], instance[16, 32] = 40, 300
-    grid_sem, grid_inst = label_grid(semantic, instance, resized, downsample='nearest')
-    assert grid_sem.shape == (256, 256) and grid_sem.dtype == np.uint16
-    assert grid_sem[10, 20] == 40 and grid_inst[10, 20] == 300 and np.count_nonzero(grid_sem) == 1
-    semantic[16, 32] = 0
-    assert not label_grid(semantic, instance, resized, downsample='nearest')[0].any()  # (16, 31) is under no centre
-
-    semantic = random_sparse_labels(height, width)
-    grid_sem, _ = label_grid(semantic, np.zeros_like(semantic), resized, downsample='nearest')
-    rows, cols = np.nonzero(semantic)
-    boxes = pixel_boxes_in_sam_frame(rows, cols, (height, width))
-    centres = (np.arange(256) + 0.5) * 4
-    expected = np.zeros((256, 256), np.uint16)
-    for (x0, y0, x1, y1), label in zip(boxes, semantic[rows, cols]):
-        cell_rows = np.flatnonzero((centres >= y0) & (centres < y1))
-        cell_cols = np.flatnonzero((centres >= x0) & (centres < x1))
-        expected[np.ix_(cell_rows, cell_cols)] = label
-    np.testing.assert_array_equal(grid_sem, expected)
-    assert 0 < np.count_nonzero(grid_sem) < len(rows)
+def test_label_grid_nearest_reads_each_cells_corner_as_the_reference_resize():
+    """The reference writes the sparse labels on a max(H, W)-sided zero square and resizes it to 256 x 256 with
+    cv2.INTER_NEAREST (pseudo_label_generator.py): cell i reads pixel floor(i * max(H, W) / 256) on both axes."""
+    for height, width in ((100, 400), (376, 1241)):
+        resized = ResizeLongestSide.get_preprocess_shape(height, width, 1024)
+        semantic = random_sparse_labels(height, width)
+        instance = (semantic * 7).astype(np.uint16)
+        grid_sem, grid_inst = label_grid(semantic, instance, resized, downsample='nearest')
+        assert grid_sem.shape == (256, 256) and grid_sem.dtype == np.uint16
+        square = np.zeros((width, width), np.uint16)
+        for grid, labels in ((grid_sem, semantic), (grid_inst, instance)):
+            square[:height] = labels
+            np.testing.assert_array_equal(grid, cv2.resize(square, (256, 256), interpolation=cv2.INTER_NEAREST))
+        assert 0 < np.count_nonzero(grid_sem) < np.count_nonzero(semantic)
+    # by hand, (H, W) = (100, 400): cell (10, 20) reads pixel (floor(15.625), floor(31.25)) = (15, 31)
+    semantic = np.zeros((100, 400), np.uint16)
+    semantic[15, 31], semantic[16, 32] = 10, 40
+    grid_sem, _ = label_grid(semantic, semantic, (256, 1024), downsample='nearest')
+    assert grid_sem[10, 20] == 10 and np.count_nonzero(grid_sem) == 1
 
 
 def test_label_grid_keep_labelled_keeps_every_labelled_cell():
@@ -298,19 +294,25 @@ def test_majority_labels():
     """Votes in learning ids (here 1 car, 9 road, 15 vegetation, 6 person, 0 unlabelled points)."""
     semantic = torch.tensor([1, 1, 1, 9, 9, 15, 6, 6, 1, 0, 0])
     instance = torch.tensor([5, 6, 6, 0, 0, 0, 9, 9, 7, 0, 0])
-    covered = torch.zeros(7, 11, dtype=torch.bool)
+    covered = torch.zeros(8, 11, dtype=torch.bool)
     covered[0, [0, 1, 2, 3]] = True  # car 3 : 1 road; instance 6 twice, 5 once
-    covered[1, [3, 4, 5, 0]] = True  # road
-    covered[2, [0, 5]] = True  # car : vegetation tie -> the smaller id
-    covered[4, [0, 1, 8, 6, 7]] = True  # car 3 : person 2; person's instance 9 is the most frequent, car's win
+    covered[1, [3, 4, 5, 0]] = True  # road; instance 0 three times, 5 once
+    covered[2, [0, 5]] = True  # car : vegetation tie -> the smaller id; instance 0 : 5 tie -> 0
+    covered[4, [0, 1, 8, 6, 7]] = True  # car 3 : person 2; instance 9 (the person's) is the most frequent of all
     covered[5, [0, 1]] = True  # instance tie 5 : 6 -> the smaller id
     covered[6, [0, 9, 10]] = True  # unlabelled points 2 : car 1 -> won by unlabelled: not painted (reference)
-    sem, inst, has_label = majority_labels(covered, semantic, instance)
-    labelled = [0, 1, 2, 4, 5]
-    assert sem[labelled].tolist() == [1, 9, 1, 1, 1]
-    assert inst[labelled].tolist() == [6, 0, 5, 5, 5]
+    covered[7, [0, 3, 4, 5]] = True  # road wins; instance 0 wins (3 : 1): the mask keeps the pixels' instances
+    labelled = [0, 1, 2, 4, 5, 7]
+    # reference (amg.py): the instance vote counts every covered pixel, and 0 is not painted
+    sem, inst, has_label, paint = majority_labels(covered, semantic, instance)
+    assert sem[labelled].tolist() == [1, 9, 1, 1, 1, 9]
+    assert inst[labelled].tolist() == [6, 0, 0, 9, 5, 0]
+    assert paint[labelled].tolist() == [True, False, False, True, True, False]
     assert sem[6] == 0
-    assert has_label.tolist() == [True, True, True, False, True, True, False]
+    assert has_label.tolist() == [True, True, True, False, True, True, False, True]
+    # within_class: the winning class's most frequent instance, always painted
+    sem, inst, has_label, paint = majority_labels(covered, semantic, instance, 'within_class')
+    assert inst[labelled].tolist() == [6, 0, 5, 5, 5, 0] and paint.all()
 
 
 def test_paint_masks_best_iou_last_and_sparse_labels_kept():

@@ -3,17 +3,22 @@
 One function per step, so that each can be checked alone; :class:`SamPseudoLabelGenerator` chains them. No file
 I/O here: ``writer.py`` saves the labels (step 8).
 
-1. :func:`sparse_label_images`: the scan's labels at its points' pixels (the nearest point wins a shared pixel).
+1. :func:`sparse_label_images`: the scan's labels at its points' pixels (the last point in scan order wins a
+   shared pixel, as the reference paints them one after the other; ``shared_pixel='nearest'``: the nearest).
 2. :func:`label_grid`: those labels downsampled (nearest) to SAM's low-resolution mask grid, 256 x 256 cells of
    4 x 4 pixels of the 1024 frame (the image resized so that its longest side is 1024, as SamPredictor resizes
-   it, padded at the bottom / right); :func:`point_prompts`: one positive point per labelled cell, at its centre.
+   it, padded at the bottom / right): cell i reads pixel ``floor(i * max(H, W) / 256)``, the cell's corner, as
+   the reference's ``cv2.resize(INTER_NEAREST)`` of the label image padded to a square; :func:`point_prompts`:
+   one positive point per labelled cell, at its centre.
 3. :func:`mask_inputs`: per prompt, a 256 x 256 mask input: +16 on the cells of its instance (things), +1 on the
    cells of its class (stuff), -16 on the cells of other labelled classes, 0 elsewhere.
 4. SamPredictor: one image embedding per image, then the prompts in batches, 3 mask logits each.
 5. :func:`stable_masks` (stability score >= 0.9 at offset 1.0, boxes from the masks), :func:`box_nms` (IoU 0.7).
-6. :func:`majority_labels`: a mask takes the most frequent class, then the most frequent instance of that class,
-   among the pixels with a projected point it covers, points labelled unlabelled included; a mask covering
-   none, or won by unlabelled, is dropped (the reference ``amg.py``).
+6. :func:`majority_labels`: a mask takes the most frequent class among the pixels with a projected point it
+   covers, points labelled unlabelled included; a mask covering none, or won by unlabelled, is dropped; its
+   instance is the most frequent instance id among the same pixels (any class), painted only if not 0 (the
+   reference ``amg.py``; ``instance_vote='within_class'``: the most frequent instance of the winning class,
+   always painted).
 7. :func:`paint_masks`: masks painted in ascending predicted-IoU order (best last) over the sparse labels.
 
 Semantic labels are the reference's ``learning_map`` ids (uint16, 0 = unlabelled, ``c + 1`` = mmdet3d's class
@@ -38,10 +43,13 @@ from ..datasets.transforms.projection import project_to_image
 UNLABELLED = 0
 ID_RANGE = 1 << 16  # semantic and instance ids are uint16: (semantic, instance) pairs fit in one int64
 DOWNSAMPLE_MODES = ('nearest', 'keep_labelled')
+SHARED_PIXEL_RULES = ('last', 'nearest')
+INSTANCE_VOTES = ('reference', 'within_class')
 
 
 def sparse_label_images(points_xyz: np.ndarray, semantic: np.ndarray, instance: np.ndarray,
-                        lidar2img: np.ndarray, img_hw: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        lidar2img: np.ndarray, img_hw: Tuple[int, int], shared_pixel: str = 'last'
+                        ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 1: the scan's labels at the pixels its points project to.
 
     Args:
@@ -50,19 +58,26 @@ def sparse_label_images(points_xyz: np.ndarray, semantic: np.ndarray, instance: 
         lidar2img: (4, 4) ``P2 @ Tr``.
         img_hw: image (height, width).
 
+        shared_pixel: which of several points on one pixel gives it its labels: ``'last'`` in scan order (the
+            reference paints the points in order), or ``'nearest'`` the LiDAR (the one that occludes the others).
+
     Returns:
-        semantic, instance: (H, W) uint16 images, 0 where no point projects. Where several points share a
-        pixel, the one nearest the LiDAR gives it its labels (it occludes the others in the image).
+        semantic, instance: (H, W) uint16 images, 0 where no point projects.
         has_point: (H, W) bool, the pixels some point projects to (they vote in step 6, labelled or not).
     """
     if len(semantic) != len(points_xyz) or len(instance) != len(points_xyz):
         raise ValueError(f'sparse_label_images: {len(points_xyz)} points but {len(semantic)} semantic and '
                          f'{len(instance)} instance labels; pass the labels read with the scan')
+    if shared_pixel not in SHARED_PIXEL_RULES:
+        raise ValueError(f'sparse_label_images: shared_pixel must be one of {SHARED_PIXEL_RULES}, got {shared_pixel!r}')
     height, width = img_hw
     point2img_index, img_indices = project_to_image(points_xyz, lidar2img, img_hw)
     pixel = img_indices[:, 0] * width + img_indices[:, 1]
-    distance = np.linalg.norm(points_xyz[point2img_index], axis=1)
-    order = np.lexsort((distance, pixel))  # by pixel, nearest first
+    if shared_pixel == 'nearest':
+        rank = np.linalg.norm(points_xyz[point2img_index], axis=1)
+    else:  # the last point in scan order first
+        rank = -point2img_index.astype(np.float64)
+    order = np.lexsort((rank, pixel))  # by pixel, the winning point first
     _, first = np.unique(pixel[order], return_index=True)
     nearest = order[first]
     sem_img = np.zeros(height * width, dtype=np.uint16)
@@ -82,10 +97,12 @@ def label_grid(semantic: np.ndarray, instance: np.ndarray, resized_hw: Tuple[int
     ``ResizeLongestSide`` scales the image and the prompts), padded at the bottom / right.
 
     Args:
-        downsample: 'nearest': nearest-neighbour downsampling, each cell takes the label of the pixel under its
-            centre, as the paper's code resizes the sparse label image ("for efficiency": a KITTI frame gives
-            about 700 labelled cells); 'keep_labelled': each cell holding any labelled pixel takes the label of
-            the one nearest its centre, so no labelled cell is lost (about 12 times as many prompts).
+        downsample: 'nearest': nearest-neighbour downsampling as the paper's code does it ("for efficiency": a
+            KITTI frame gives about 700 labelled cells): the label image on a max(H, W)-sided square (zeros below
+            or right of the image), resized with OpenCV's INTER_NEAREST, so cell i reads pixel
+            ``floor(i * max(H, W) / grid_size)`` on both axes, the cell's corner; 'keep_labelled': each cell
+            holding any labelled pixel takes the label of the one nearest its centre, so no labelled cell is lost
+            (about 12 times as many prompts).
 
     Returns:
         semantic, instance: (grid_size, grid_size) uint16, 0 on cells without label.
@@ -95,8 +112,7 @@ def label_grid(semantic: np.ndarray, instance: np.ndarray, resized_hw: Tuple[int
     height, width = semantic.shape
     scale_y, scale_x = resized_hw[0] / height, resized_hw[1] / width
     if downsample == 'nearest':
-        centres = (np.arange(grid_size) + 0.5) * cell_size
-        src_r, src_c = (centres / scale_y).astype(np.int64), (centres / scale_x).astype(np.int64)
+        src_r = src_c = np.floor(np.arange(grid_size) * (max(height, width) / grid_size)).astype(np.int64)
         on_r, on_c = src_r < height, src_c < width  # cells of the padding stay unlabelled
         grid_sem = np.zeros((grid_size, grid_size), dtype=np.uint16)
         grid_inst = np.zeros((grid_size, grid_size), dtype=np.uint16)
@@ -181,27 +197,40 @@ def box_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.7) -> Tensor
     return torchvision.ops.nms(boxes.float(), scores.float(), iou_threshold)
 
 
-def majority_labels(covered: Tensor, semantic: Tensor, instance: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """Step 6: each mask's majority class, and majority instance within that class, over the pixels with a point.
+def majority_labels(covered: Tensor, semantic: Tensor, instance: Tensor, instance_vote: str = 'reference'
+                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Step 6: each mask's majority class and instance over the pixels with a point.
 
     Args:
         covered: (M, K) bool, which of the K pixels with a projected point each mask covers.
         semantic, instance: (K,) int64 labels of those pixels (semantic 0 = a point labelled unlabelled: it votes).
+        instance_vote: ``'reference'`` (``amg.py``): the most frequent instance id among the covered pixels,
+            whatever their class (0 votes too), painted only if it is not 0; ``'within_class'``: the most frequent
+            instance of the winning class, always painted.
 
     Returns:
         semantic, instance: (M,) int64; ties go to the smaller id. has_label: (M,) bool, False for masks that
         cover no such pixel or whose majority is unlabelled (they are not painted, as in the reference).
+        paint_instance: (M,) bool, whether the mask's instance is painted (else its pixels keep theirs).
     """
+    if instance_vote not in INSTANCE_VOTES:
+        raise ValueError(f'majority_labels: instance_vote must be one of {INSTANCE_VOTES}, got {instance_vote!r}')
     classes, class_of_pixel = torch.unique(semantic, return_inverse=True)
-    pairs, pair_of_pixel = torch.unique(semantic * ID_RANGE + instance, return_inverse=True)
     hits = covered.float()
     # Counts stay exact in float32 up to 2^24 pixels.
     class_counts = hits @ torch.nn.functional.one_hot(class_of_pixel, len(classes)).float()
     best_class = classes[class_counts.argmax(dim=1)]
+    has_label = covered.any(dim=1) & (best_class != UNLABELLED)
+    if instance_vote == 'reference':
+        ids, id_of_pixel = torch.unique(instance, return_inverse=True)
+        id_counts = hits @ torch.nn.functional.one_hot(id_of_pixel, len(ids)).float()
+        best_instance = ids[id_counts.argmax(dim=1)]
+        return best_class, best_instance, has_label, best_instance != 0
+    pairs, pair_of_pixel = torch.unique(semantic * ID_RANGE + instance, return_inverse=True)
     pair_counts = hits @ torch.nn.functional.one_hot(pair_of_pixel, len(pairs)).float()
     pair_counts[(pairs // ID_RANGE)[None] != best_class[:, None]] = -1  # only instances of the winning class
     best_instance = pairs[pair_counts.argmax(dim=1)] % ID_RANGE
-    return best_class, best_instance, covered.any(dim=1) & (best_class != UNLABELLED)
+    return best_class, best_instance, has_label, torch.ones_like(has_label)
 
 
 class CompactMasks:
@@ -249,7 +278,8 @@ def pack_bits(masks: Tensor) -> Tensor:
 
 
 def paint_masks(semantic: np.ndarray, instance: np.ndarray, masks: Sequence[np.ndarray], mask_semantic: np.ndarray,
-                mask_instance: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                mask_instance: np.ndarray, scores: np.ndarray, paint_instance: Optional[np.ndarray] = None
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 7: paint the masks' labels over the sparse labels, in ascending score order (best last, so the best
     mask wins an overlap; equal scores keep their given order).
 
@@ -257,6 +287,7 @@ def paint_masks(semantic: np.ndarray, instance: np.ndarray, masks: Sequence[np.n
         semantic, instance: (H, W) sparse labels; a pixel keeps its label unless a mask paints it.
         masks: M masks of (H, W) bool (an (M, H, W) array or :class:`CompactMasks`).
         mask_semantic, mask_instance, scores: (M,) each mask's labels and predicted IoU.
+        paint_instance: (M,) bool, whether each mask paints its instance (default: all do).
 
     Returns:
         semantic, instance: (H, W) uint16 new arrays; painted: (H, W) bool, the pixels a mask painted.
@@ -267,7 +298,8 @@ def paint_masks(semantic: np.ndarray, instance: np.ndarray, masks: Sequence[np.n
     for i in np.argsort(np.asarray(scores), kind='stable'):
         mask = masks[int(i)]
         semantic[mask] = mask_semantic[i]
-        instance[mask] = mask_instance[i]
+        if paint_instance is None or paint_instance[i]:
+            instance[mask] = mask_instance[i]
         painted |= mask
     return semantic, instance, painted
 
@@ -297,6 +329,7 @@ class SamPseudoLabelGenerator:
         same_instance_logit, same_class_logit, other_class_logit: mask-input values (:func:`mask_inputs`).
         downsample: how labels reach the prompt grid, 'nearest' (the paper's) or 'keep_labelled'
             (:func:`label_grid`).
+        instance_vote: 'reference' or 'within_class' (:func:`majority_labels`).
 
     ``encoder_runs`` counts the image encoder's forward passes during :meth:`generate` (one per image with
     labels).
@@ -304,7 +337,8 @@ class SamPseudoLabelGenerator:
 
     def __init__(self, sam: Sam, points_per_batch: int = 64, stability_score_thresh: float = 0.9,
                  stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, same_instance_logit: float = 16.0,
-                 same_class_logit: float = 1.0, other_class_logit: float = -16.0, downsample: str = 'nearest') -> None:
+                 same_class_logit: float = 1.0, other_class_logit: float = -16.0, downsample: str = 'nearest',
+                 instance_vote: str = 'reference') -> None:
         if points_per_batch < 1:
             raise ValueError(f'SamPseudoLabelGenerator: points_per_batch must be >= 1, got {points_per_batch}')
         if downsample not in DOWNSAMPLE_MODES:
@@ -316,6 +350,10 @@ class SamPseudoLabelGenerator:
         self.stability_score_offset = stability_score_offset
         self.box_nms_thresh = box_nms_thresh
         self.downsample = downsample
+        if instance_vote not in INSTANCE_VOTES:
+            raise ValueError(f'SamPseudoLabelGenerator: instance_vote must be one of {INSTANCE_VOTES}, got '
+                             f'{instance_vote!r}')
+        self.instance_vote = instance_vote
         self.mask_values = dict(same_instance=same_instance_logit, same_class=same_class_logit,
                                 other_class=other_class_logit)
         self.grid_size = sam.prompt_encoder.mask_input_size[0]
@@ -374,7 +412,7 @@ class SamPseudoLabelGenerator:
         pixel_inst = _long_tensor(instance[rows, cols], device)
 
         store = CompactMasks(hw)
-        boxes, scores, labels_sem, labels_inst, has_label = [], [], [], [], []
+        boxes, scores, labels_sem, labels_inst, has_label, paint_inst = [], [], [], [], [], []
         for start in range(0, len(cells), self.points_per_batch):
             batch = slice(start, start + self.points_per_batch)
             logits, iou_preds, _ = self.predictor.predict_torch(
@@ -384,20 +422,23 @@ class SamPseudoLabelGenerator:
             keep, masks, batch_boxes = stable_masks(logits.flatten(0, 1), self.predictor.model.mask_threshold,
                                                     self.stability_score_offset, self.stability_score_thresh)
             del logits
-            sem, inst, has = majority_labels(masks[:, rows_t, cols_t], pixel_sem, pixel_inst)
+            sem, inst, has, paint = majority_labels(masks[:, rows_t, cols_t], pixel_sem, pixel_inst,
+                                                    self.instance_vote)
             store.extend(masks)
             boxes.append(batch_boxes)
             scores.append(iou_preds.flatten(0, 1)[keep])
             labels_sem.append(sem)
             labels_inst.append(inst)
             has_label.append(has)
+            paint_inst.append(paint)
 
         scores_t = torch.cat(scores)
         after_nms = box_nms(torch.cat(boxes), scores_t, self.box_nms_thresh)
         kept = after_nms[torch.cat(has_label)[after_nms]]
         out_sem, out_inst, painted = paint_masks(
             semantic, instance, store.take(kept), torch.cat(labels_sem)[kept].cpu().numpy(),
-            torch.cat(labels_inst)[kept].cpu().numpy(), scores_t[kept].cpu().numpy())
+            torch.cat(labels_inst)[kept].cpu().numpy(), scores_t[kept].cpu().numpy(),
+            torch.cat(paint_inst)[kept].cpu().numpy())
         return PseudoLabels(out_sem, out_inst, painted, num_prompts=len(cells), num_masks=3 * len(cells),
                             num_stable=len(store), num_after_nms=len(after_nms), num_painted=len(kept))
 

@@ -42,10 +42,11 @@ from .sam_plg import SamPseudoLabelGenerator, sparse_label_images
 LABELLED_SEQUENCES = sorted(SPLITS['trainval'])  # 00-10; the test sequences have no labels to prompt with
 
 
-def load_frame(root: str, sequence: str, frame: str, lidar2img: np.ndarray
+def load_frame(root: str, sequence: str, frame: str, lidar2img: np.ndarray, shared_pixel: str = 'last'
                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A frame's RGB image (H, W, 3) uint8, its sparse semantic (learning_map ids) / instance label images (H, W)
-    uint16 and the pixels with a point (H, W) bool: :meth:`SamPseudoLabelGenerator.generate`'s arguments."""
+    uint16 and the pixels with a point (H, W) bool: :meth:`SamPseudoLabelGenerator.generate`'s arguments
+    (``shared_pixel``: see :func:`sparse_label_images`)."""
     img_file = image_path(root, sequence, frame)
     bgr = cv2.imread(img_file, cv2.IMREAD_COLOR)
     if bgr is None:
@@ -56,7 +57,7 @@ def load_frame(root: str, sequence: str, frame: str, lidar2img: np.ndarray
     semantic, instance = read_label(label_file, len(scan))
     return (np.ascontiguousarray(bgr[..., ::-1]),
             *sparse_label_images(scan[:, :3], raw_to_learning(semantic, source=label_file), instance, lidar2img,
-                                 bgr.shape[:2]))
+                                 bgr.shape[:2], shared_pixel))
 
 
 def list_frames(root: str, sequences: Optional[Sequence[str]] = None) -> Tuple[List[Tuple[str, str]], int]:
@@ -105,7 +106,8 @@ class GenerationSummary:
 def run_pseudo_label_generation(root: str, checkpoint: str, model_type: str = 'vit_h',
                                 sequences: Optional[Sequence[str]] = None, device: Optional[str] = None,
                                 points_per_batch: int = 64, downsample: str = 'nearest',
-                                progress: bool = True) -> GenerationSummary:
+                                progress: bool = True, shared_pixel: str = 'last',
+                                instance_vote: str = 'reference') -> GenerationSummary:
     """Write the pseudo-labels of every labelled frame not done yet (see the module docstring for the layout).
 
     SAM is loaded only when a frame remains to be done, so a finished dataset costs a directory listing.
@@ -129,12 +131,12 @@ def run_pseudo_label_generation(root: str, checkpoint: str, model_type: str = 'v
         return summary
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     generator = SamPseudoLabelGenerator(build_sam(model_type, checkpoint).to(device), points_per_batch,
-                                        downsample=downsample)
+                                        downsample=downsample, instance_vote=instance_vote)
     lidar2img = {}
     for seq, frame in tqdm(todo, desc='SAM pseudo-labels', unit='frame', disable=not progress):
         if seq not in lidar2img:
             lidar2img[seq] = lidar2img_from_calib(read_calib(calib_path(root, seq)))
-        labels = generator.generate(*load_frame(root, seq, frame, lidar2img[seq]))
+        labels = generator.generate(*load_frame(root, seq, frame, lidar2img[seq], shared_pixel))
         semantic_path, instance_path = pseudo_label_paths(root, seq, frame)
         write_label_png(semantic_path, labels.semantic)
         write_label_png(instance_path, labels.instance)
