@@ -60,7 +60,8 @@ import_check() {
     "$VENV/bin/python" - <<'PYEOF'
 import importlib, sys
 mods = ["torch", "torchvision", "mmengine", "mmcv.ops", "mmdet", "mmdet3d.structures", "mmdet3d.datasets",
-        "mmdet3d.models", "mmdet3d.evaluation", "spconv.pytorch", "segment_anything", "peft", "elite"]
+        "mmdet3d.models", "mmdet3d.evaluation", "spconv.pytorch", "segment_anything", "peft", "pypcd4", "elite",
+        "elite_deploy"]
 bad = []
 for m in mods:
     try:

@@ -226,12 +226,13 @@ def hand_made_grid():
 def test_mask_inputs_for_a_thing_and_a_stuff_prompt(values):
     same_instance, same_class, other_class = values
     sem, inst = hand_made_grid()
+    inst[50, 50] = inst[10, 10]  # an unlabelled cell carrying the thing's id: the reference marks the id there too
     cells = torch.tensor([[10, 10], [30, 30]])
     logits = mask_inputs(sem, inst, cells, same_instance, same_class, other_class)
     assert logits.shape == (2, 1, 256, 256) and logits.dtype == torch.float32
     thing, stuff = logits[0, 0], logits[1, 0]
     expected_thing = {(10, 10): same_instance, (10, 11): same_instance, (20, 20): 0.0,
-                      (30, 30): other_class, (31, 31): other_class, (40, 40): other_class}
+                      (30, 30): other_class, (31, 31): other_class, (40, 40): other_class, (50, 50): same_instance}
     expected_stuff = {(10, 10): other_class, (10, 11): other_class, (20, 20): other_class,
                       (30, 30): same_class, (31, 31): same_class, (40, 40): other_class}
     for grid, expected in ((thing, expected_thing), (stuff, expected_stuff)):

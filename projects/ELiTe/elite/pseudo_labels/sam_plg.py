@@ -156,7 +156,8 @@ def mask_inputs(grid_semantic: Tensor, grid_instance: Tensor, cells: Tensor, sam
     Args:
         grid_semantic, grid_instance: (G, G) integer label grids (:func:`label_grid`).
         cells: (B, 2) (row, col) of the prompts' cells.
-        same_instance: on the cells of the prompt's instance, when the prompt's cell has one (a thing).
+        same_instance: on the cells of the prompt's instance id, when the prompt's cell has one (a thing), unless
+            labelled with another class (the reference marks the id, then -16 on every other labelled class).
         same_class: on the cells of the prompt's class, when its cell has no instance (stuff).
         other_class: on the labelled cells of every other class.
 
@@ -170,7 +171,7 @@ def mask_inputs(grid_semantic: Tensor, grid_instance: Tensor, cells: Tensor, sam
     is_thing = prompt_inst != 0
     logits = torch.zeros(class_match.shape, dtype=torch.float32, device=grid_semantic.device)
     logits[labelled & ~class_match] = other_class
-    logits[is_thing & class_match & (grid_instance[None] == prompt_inst)] = same_instance
+    logits[is_thing & (class_match | ~labelled) & (grid_instance[None] == prompt_inst)] = same_instance
     logits[~is_thing & class_match] = same_class
     return logits[:, None]
 

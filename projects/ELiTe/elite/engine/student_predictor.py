@@ -1,0 +1,36 @@
+"""A trained checkpoint as a function from a scan's points to per-point logits, for ``tools/infer.py``.
+
+The config's model is built, the checkpoint loaded as ``tools/test.py`` loads it (mmengine's loader, refused by
+the coverage check if it lacks or mis-shapes an inference weight) and only the student runs: a distiller's
+teacher and decoders stay idle, so an ELiTe or M2SKD checkpoint labels scans like a student checkpoint does.
+"""
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+
+from .hooks.checkpoint_coverage import CheckpointCoverageHook
+
+
+def checkpoint_predictor(config: str, checkpoint: str, device: str = 'cpu') -> Callable[[np.ndarray], np.ndarray]:
+    """``predict(points (N, 4) float32) -> (N, num_classes) float32 logits`` of ``config``'s student."""
+    init_default_scope('mmdet3d')
+    from mmdet3d.registry import MODELS
+    from mmdet3d.structures import Det3DDataSample
+    model = MODELS.build(Config.fromfile(config).model)
+    state = _load_checkpoint(checkpoint, map_location='cpu')
+    CheckpointCoverageHook().after_load_checkpoint(SimpleNamespace(model=model, _load_from=checkpoint), state)
+    load_state_dict(model, state.get('state_dict', state), strict=False)
+    model.to(device).eval()
+
+    @torch.no_grad()
+    def predict(points: np.ndarray) -> np.ndarray:
+        batch = dict(inputs=dict(points=[torch.from_numpy(np.ascontiguousarray(points)).to(device)]),
+                     data_samples=[Det3DDataSample()])
+        inputs = model.data_preprocessor(batch)['inputs']
+        return model.decode_head(model.extract_feat(inputs)).float().cpu().numpy()
+    return predict
