@@ -13,7 +13,7 @@ from backends import BACKENDS
 from elite.models.sparse import get_sparse_backend
 
 
-@pytest.mark.parametrize('backend_name', BACKENDS)
+@pytest.mark.parametrize('backend_name', BACKENDS + ['kernel_map'])
 def test_submanifold_conv_forward_and_backward_match_dense_conv3d(backend_name):
     backend = get_sparse_backend(backend_name)
     torch.manual_seed(0)

@@ -1,6 +1,7 @@
 """The student: size, shapes, per-stage outputs, gradients and the 2DPASS feature construction."""
 import os
 
+import pytest
 import torch
 from backends import needs_torchsparse
 from mmdet3d.registry import MODELS
@@ -68,16 +69,16 @@ def test_point_features_are_offsets_to_voxel_mean_and_centre():
     torch.testing.assert_close(feats[2, 4:7], torch.zeros(3))
 
 
-@needs_torchsparse
-def test_spconv_and_torchsparse_students_agree_on_a_full_scan():
-    """The same weights on both backends: logits and every parameter's gradient on a batch of a full-size
-    (120,000-point) scan and a second scan."""
+@pytest.mark.parametrize('other', [pytest.param('torchsparse', marks=needs_torchsparse), 'kernel_map'])
+def test_spconv_and_other_backend_students_agree_on_a_full_scan(other):
+    """The same weights on spconv and on ``other``: logits and every parameter's gradient on a batch of a
+    full-size (120,000-point) scan and a second scan."""
     import numpy as np
 
     from elite.datasets.synthetic import lidar_scan, make_scene
     torch.manual_seed(0)  # random weights: an unlucky draw gave a 1.2e-2 gradient difference once
     spconv_model = build(sparse_backend='spconv')
-    ts_model = build(sparse_backend='torchsparse')
+    ts_model = build(sparse_backend=other)
     ts_model.load_state_dict(spconv_model.state_dict())
     assert list(ts_model.state_dict()) == list(spconv_model.state_dict())  # the same keys, one checkpoint
     rng = np.random.default_rng(0)

@@ -1,9 +1,10 @@
-"""A minimal sparse-tensor interface so the student runs on spconv or torchsparse unchanged.
+"""A minimal sparse-tensor interface so the student runs on spconv, torchsparse or plain torch ops unchanged.
 
 The student needs only: build a sparse tensor from voxel features and ``[batch, x, y, z]`` coordinates,
-a 3 x 3 x 3 submanifold convolution, and reading / replacing features. Both backends store the
+a 3 x 3 x 3 submanifold convolution, and reading / replacing features. Every backend stores the
 convolution weight in the state dict in spconv's layout ``(out, kx, ky, kz, in)``, so a checkpoint moves
-between them. On a CPU, spconv's stream lookup and racy scatter are fixed by :mod:`.spconv_cpu`, torchsparse
+between them. ``'kernel_map'`` (:mod:`.kernel_map`) needs no library: gather, matrix product and scatter-add
+over a kernel map, traceable for export. On a CPU, spconv's stream lookup and racy scatter are fixed by :mod:`.spconv_cpu`, torchsparse
 1.4.0's neighbour hash and missing backward by :mod:`.torchsparse_cpu`, when the backend is built.
 
 torchsparse versions: 1.4.0 (what mmdet3d 1.4's torchsparse models are written for; coordinates
@@ -171,7 +172,24 @@ class TorchsparseBackend(SparseBackend):
         return torchsparse_with_features(x, features, self.version)
 
 
-_BACKENDS = {'spconv': SpconvBackend, 'torchsparse': TorchsparseBackend}
+class KernelMapBackend(SparseBackend):
+    """Plain torch ops over a kernel map (:mod:`.kernel_map`): no library, traceable, trains; any device."""
+    name = 'kernel_map'
+
+    def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
+        from .kernel_map import KernelMapConv3d
+        return KernelMapConv3d(in_channels, out_channels)
+
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+        from .kernel_map import KernelMapTensor
+        return KernelMapTensor(features, coors, spatial_shape, batch_size)
+
+    def replace_features(self, x, features: Tensor):
+        return x.replace_feature(features)
+
+
+_BACKENDS = {'spconv': SpconvBackend, 'torchsparse': TorchsparseBackend, 'kernel_map': KernelMapBackend}
+LIBRARY_FREE = ('kernel_map',)
 
 
 def available_backends() -> List[str]:
@@ -182,7 +200,8 @@ def available_backends() -> List[str]:
 
 
 def get_sparse_backend(name: str = 'auto') -> SparseBackend:
-    """``'spconv'``, ``'torchsparse'`` or ``'auto'`` (the first of :func:`available_backends`)."""
+    """``'spconv'``, ``'torchsparse'``, ``'kernel_map'`` (plain torch ops) or ``'auto'`` (the first of
+    :func:`available_backends`)."""
     if name == 'auto':
         found = available_backends()
         if not found:
@@ -191,6 +210,6 @@ def get_sparse_backend(name: str = 'auto') -> SparseBackend:
         name = found[0]
     if name not in _BACKENDS:
         raise ValueError(f'unknown sparse backend {name!r}; choose one of {sorted(_BACKENDS)} or "auto"')
-    if importlib.util.find_spec(name) is None:
+    if name not in LIBRARY_FREE and importlib.util.find_spec(name) is None:
         raise ImportError(f'sparse backend {name!r} is not installed; install it or set sparse_backend="auto"')
     return _BACKENDS[name]()
