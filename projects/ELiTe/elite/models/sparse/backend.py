@@ -4,8 +4,9 @@ The student needs only: build a sparse tensor from voxel features and ``[batch, 
 a 3 x 3 x 3 submanifold convolution, and reading / replacing features. Every backend stores the
 convolution weight in the state dict in spconv's layout ``(out, kx, ky, kz, in)``, so a checkpoint moves
 between them. ``'kernel_map'`` (:mod:`.kernel_map`) needs no library: gather, matrix product and scatter-add
-over a kernel map, traceable for export. On a CPU, spconv's stream lookup and racy scatter are fixed by :mod:`.spconv_cpu`, torchsparse
-1.4.0's neighbour hash and missing backward by :mod:`.torchsparse_cpu`, when the backend is built.
+over a kernel map, traceable for export. On a CPU, spconv's stream lookup and racy scatter are fixed by
+:mod:`.spconv_cpu`, torchsparse 1.4.0's neighbour hash and missing backward by :mod:`.torchsparse_cpu`, when the
+backend is built.
 
 torchsparse versions: 1.4.0 (what mmdet3d 1.4's torchsparse models are written for; coordinates
 ``[x, y, z, batch]``, kernel maps in ``kmaps``; runs on CPU and GPU, tested here on the CPU) and >= 2.1
