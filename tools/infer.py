@@ -3,7 +3,8 @@
     python tools/infer.py CHECKPOINT INPUT [INPUT ...] --config CONFIG --out-dir DIR
                           [--on-error skip] [--save-classes] [--save-probabilities] [--show] [--device cpu|cuda]
 
-CHECKPOINT: a checkpoint of CONFIG's model (a student, or an ELiTe / M2SKD distiller: its student runs).
+CHECKPOINT: a student checkpoint, or an ELiTe / M2SKD one (its student's weights load; the teacher's are left
+out); CONFIG: the student's config (e.g. configs/spvcnnlite_semantickitti.py).
 INPUT: scan files, folders or glob patterns: KITTI .bin (float32 x, y, z, intensity), .pcd (ASCII or binary),
 .ply, .npy / .npz (N x 3 or N x 4; a scan without intensity gets zeros, and is named). Writes DIR/<name>.label
 (uint32 SemanticKITTI raw ids, as --submit writes them) per scan, and with the flags <name>.npy (class indices),
