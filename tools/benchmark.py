@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     latency = sub.add_parser('latency', help='time student inference')
     latency.add_argument('config')
     latency.add_argument('--compare', default='minkunet_w32', help="comparison model, or 'none'")
-    latency.add_argument('--backend', choices=['spconv', 'torchsparse'],
+    latency.add_argument('--backend', choices=['spconv', 'torchsparse', 'kernel_map'],
                          help="the student's sparse backend (default: the config's)")
     latency.add_argument('--compare-backends', default='spconv',
                          help='comma-separated sparse backends to run the comparison model on (speedup vs the first)')
