@@ -6,6 +6,7 @@ from .lidar_seg_inferencer import ELiTeLidarSeg3DInferencer
 from .runner_setup import setup_runner_config, setup_test_config
 from .schedulers import ReferenceCosineLR
 
-__all__ = ['BEVVisualizationHook', 'ELiTeLidarSeg3DInferencer', 'ReferenceCosineLR', 'setup_runner_config', 'setup_test_config']
+__all__ = ['BEVVisualizationHook', 'ELiTeLidarSeg3DInferencer', 'ReferenceCosineLR', 'setup_runner_config',
+           'setup_test_config']
 
 register_checkpoint_loader()  # weights-only loading of mmengine's checkpoints under torch >= 2.6
