@@ -76,10 +76,13 @@ class KernelMapConv3d(nn.Module):
 
     def forward(self, x: KernelMapTensor) -> KernelMapTensor:
         features = x.features
-        out = None
-        for (in_rows, out_rows), (dx, dy, dz) in zip(x.submanifold_map(), OFFSETS):
+        pairs = x.submanifold_map()
+        # the centre offset pairs every voxel with itself: its product is the output's first term, no scatter
+        centre = OFFSETS.index((0, 0, 0))
+        out = features @ self.weight[:, 1, 1, 1, :].t()
+        for k, ((in_rows, out_rows), (dx, dy, dz)) in enumerate(zip(pairs, OFFSETS)):
+            if k == centre:
+                continue
             product = features[in_rows] @ self.weight[:, dx + 1, dy + 1, dz + 1, :].t()
-            if out is None:
-                out = product.new_zeros((len(features), product.shape[1]))
-            out = out.index_add(0, out_rows, product.to(out.dtype))
+            out.index_add_(0, out_rows, product.to(out.dtype))  # in place: no copy of the output per offset
         return x.replace_feature(out)
