@@ -51,18 +51,20 @@ def submanifold_kernel_map(coors: Tensor, spatial_shape: Sequence[int]) -> List[
 
     sorted_keys, order = torch.sort(keys(coors))
     rows = torch.arange(len(coors), device=coors.device)
-    pairs = []
+    found_pairs = {(0, 0, 0): (rows, rows)}  # every voxel is its own centre neighbour
     for offset in OFFSETS:
-        if offset == (0, 0, 0):  # every voxel is its own centre neighbour
-            pairs.append((rows, rows))
+        if offset in found_pairs:
             continue
         shift = coors.new_tensor((0,) + offset)
         # a neighbour off the grid gets a key of the one-voxel border around it, which no voxel has
         wanted = keys(coors + shift)
         position = torch.searchsorted(sorted_keys, wanted).clamp_(max=len(coors) - 1)
         found = sorted_keys[position] == wanted
-        pairs.append((order[position[found]], rows[found]))
-    return pairs
+        in_rows, out_rows = order[position[found]], rows[found]
+        found_pairs[offset] = (in_rows, out_rows)
+        # v = u + d is a neighbour of u exactly when u = v - d is one of v: the opposite offset, free
+        found_pairs[tuple(-o for o in offset)] = (out_rows, in_rows)
+    return [found_pairs[offset] for offset in OFFSETS]
 
 
 class KernelMapConv3d(nn.Module):
