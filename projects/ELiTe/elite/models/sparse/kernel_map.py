@@ -78,13 +78,12 @@ class KernelMapConv3d(nn.Module):
 
     def forward(self, x: KernelMapTensor) -> KernelMapTensor:
         features = x.features
-        pairs = x.submanifold_map()
+        # (27, in, out), offsets in OFFSETS order: one contiguous matrix per offset
+        kernels = self.weight.permute(1, 2, 3, 4, 0).reshape(len(OFFSETS), self.weight.shape[4], -1)
         # the centre offset pairs every voxel with itself: its product is the output's first term, no scatter
         centre = OFFSETS.index((0, 0, 0))
-        out = features @ self.weight[:, 1, 1, 1, :].t()
-        for k, ((in_rows, out_rows), (dx, dy, dz)) in enumerate(zip(pairs, OFFSETS)):
-            if k == centre:
-                continue
-            product = features[in_rows] @ self.weight[:, dx + 1, dy + 1, dz + 1, :].t()
-            out.index_add_(0, out_rows, product.to(out.dtype))  # in place: no copy of the output per offset
+        out = features @ kernels[centre]
+        for k, (in_rows, out_rows) in enumerate(x.submanifold_map()):
+            if k != centre:  # in place: no copy of the output per offset
+                out.index_add_(0, out_rows, (features[in_rows] @ kernels[k]).to(out.dtype))
         return x.replace_feature(out)
