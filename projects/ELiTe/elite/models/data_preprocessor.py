@@ -16,15 +16,15 @@ from .sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
 from .utils import first_index, reference_indices, unique_rows
 
 
-def unique_voxels(coors: Tensor, radix: Optional[Sequence[int]] = None) -> tuple:
-    """Unique rows of ``coors`` (N, D) int, in lexicographic order (``radix``: column bounds, see
+def unique_voxels(coors: Tensor, bounds: Optional[Sequence[int]] = None) -> tuple:
+    """Unique rows of ``coors`` (N, D) int, in lexicographic order (``bounds``: the grid, see
     :func:`~elite.models.utils.unique_rows`).
 
     Returns (voxel_coors (V, D), point2voxel (N,) long, first_point (V,) long: the lowest point index
     falling in each voxel). Works on any device, unlike mmdet3d's numpy ``sparse_quantize``, and gives
     the same voxel order for non-negative coordinates.
     """
-    voxel_coors, point2voxel = unique_rows(coors, radix)
+    voxel_coors, point2voxel = unique_rows(coors, bounds)
     return voxel_coors, point2voxel, first_index(point2voxel, len(voxel_coors))
 
 
@@ -86,8 +86,7 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
         if 'voxels' in inputs and self.voxel_type == 'point_voxel':
             fused = inputs['voxels']
             single['voxels'] = dict(fused, points=fused['points'][keep], point_coors=fused['point_coors'][keep])
-            coors, point2voxel_map, _ = unique_voxels(single['voxels']['point_coors'],
-                                                      [len(masks)] + list(fused['spatial_shape']))
+            coors, point2voxel_map, _ = unique_voxels(single['voxels']['point_coors'], fused['spatial_shape'])
             single['voxels'].update(coors=coors, point2voxel_map=point2voxel_map)
         elif 'voxels' in inputs:  # e.g. 'minkunet', which also writes per-sample maps: on the single-scan samples
             single['voxels'] = self.voxelize(single['points'], single_samples)
@@ -112,7 +111,7 @@ class PointImageDataPreprocessor(Det3DDataPreprocessor):
         cells = torch.tensor(spatial_shape, device=pc_range.device)
         point_coors = torch.cat([F.pad(reference_indices(res[:, :3], cells, pc_range[:3], pc_range[3:]),
                                        (1, 0), value=i) for i, res in enumerate(points)]).int()
-        coors, point2voxel_map, _ = unique_voxels(point_coors, [len(points)] + spatial_shape)
+        coors, point2voxel_map, _ = unique_voxels(point_coors, spatial_shape)
         return dict(points=torch.cat(points), point_coors=point_coors, coors=coors, batch_size=len(points),
                     point2voxel_map=point2voxel_map, spatial_shape=spatial_shape,
                     voxel_size=voxel_size, point_cloud_range=pc_range)

@@ -15,7 +15,7 @@ def scatter_mean(src: Tensor, index: Tensor, num: int, weight: Optional[Tensor] 
     acc_dtype = torch.promote_types(src.dtype, torch.float32)
     rows = src.to(acc_dtype)
     if weight is None:
-        total = rows.new_zeros(num).index_add_(0, index, rows.new_ones(len(index)))  # bincount would sync a GPU
+        total = group_counts(index, num, acc_dtype)
     else:
         weight = weight.to(acc_dtype)
         rows = rows * weight[:, None]
@@ -24,18 +24,28 @@ def scatter_mean(src: Tensor, index: Tensor, num: int, weight: Optional[Tensor] 
     return (out / total.clamp_(min=1e-12)[:, None]).to(src.dtype)
 
 
-def unique_rows(rows: Tensor, radix: Optional[Sequence[int]] = None) -> tuple:
+def group_counts(index: Tensor, num: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """(num,) how many entries of ``index`` (N,) fall in each group, in ``dtype``: ``bincount`` without its
+    host sync on a GPU (it reads the index maximum to size its output)."""
+    return torch.zeros(num, dtype=dtype, device=index.device).index_add_(
+        0, index, torch.ones(len(index), dtype=dtype, device=index.device))
+
+
+def unique_rows(rows: Tensor, bounds: Optional[Sequence[int]] = None) -> tuple:
     """``torch.unique(rows, dim=0, return_inverse=True)`` for non-negative integer rows (N, D), much faster.
 
     Rows are packed into one int64 key (mixed radix of the column bounds, so the order stays
     lexicographic) and made unique in 1-D; ``unique(dim=0)`` compares rows one by one on the CPU.
-    ``radix``: an exclusive upper bound per column when the caller knows one (a grid), else the column maxima
-    are read (two host syncs on a GPU). Returns (unique rows (V, D) in lexicographic order, inverse (N,) long).
+    ``bounds``: exclusive upper bounds of the columns after the first (the first, most significant, needs none)
+    when the caller knows them (a grid), else the column maxima are read (two host syncs on a GPU).
+    Returns (unique rows (V, D) in lexicographic order, inverse (N,) long).
     """
     if len(rows) == 0:
         return rows.new_zeros((0, rows.shape[1])), rows.new_zeros((0,), dtype=torch.long)
     rows64 = rows.long()
-    if radix is None:
+    if bounds is not None:
+        radix = [None, *bounds]
+    else:
         if (rows64 < 0).any():
             raise ValueError('unique_rows needs non-negative coordinates')
         radix = rows64.amax(dim=0) + 1

@@ -81,12 +81,11 @@ class InstanceCutMix(BaseTransform):
         points = results['points']
         own = points.tensor.numpy()
         extra = pasted['points'].tensor.numpy()[:, :own.shape[1]]
-        names = sorted((points.attribute_dims or {}).items(), key=lambda item: item[1])
-        if names:  # attribute columns beyond the pasted points' own: fresh point ids without a pixel, else 0
-            extra = np.concatenate([extra, np.zeros((len(extra), own.shape[1] - extra.shape[1]), extra.dtype)], 1)
-            if POINT_INDEX in dict(names):
-                column = points.attribute_dims[POINT_INDEX]
-                extra[:, column] = own[:, column].max(initial=-1) + 1 + np.arange(len(extra))
+        # attribute columns beyond the pasted points' own: 0, and fresh point ids (without a pixel) in point_index
+        extra = np.concatenate([extra, np.zeros((len(extra), own.shape[1] - extra.shape[1]), extra.dtype)], 1)
+        column = (points.attribute_dims or {}).get(POINT_INDEX)
+        if column is not None:
+            extra[:, column] = own[:, column].max(initial=-1) + 1 + np.arange(len(extra))
         results['points'] = points.new_point(np.concatenate([own, extra.astype(own.dtype)]))
         results['pts_semantic_mask'] = np.concatenate(
             [results['pts_semantic_mask'], np.asarray(pasted['pts_semantic_mask']).astype(

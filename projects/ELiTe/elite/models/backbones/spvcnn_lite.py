@@ -20,7 +20,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..sparse import SparseBackend, get_sparse_backend
-from ..utils import scatter_mean
+from ..utils import group_counts, scatter_mean
 from .stage_grids import GRIDS, StageTransfer, nested_transfers, reference_transfers
 
 
@@ -210,7 +210,7 @@ class SPVCNNLite(BaseModule):
         coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
         voxel_features = self.voxel_mlp(points, point_coors, point2voxel, len(coors), voxel_dict['voxel_size'],
                                         voxel_dict['point_cloud_range'][:3])
-        voxel_points = points.new_zeros(len(coors)).index_add_(0, point2voxel, points.new_ones(len(point2voxel)))
+        voxel_points = group_counts(point2voxel, len(coors), points.dtype)
         transfers, point2leaf = self.stage_transfers(voxel_dict, voxel_points)
         scale, stage_features, branch_features = 1, [], []
         for stage, transfer, next_scale in zip(self.stages, transfers, self.scales):

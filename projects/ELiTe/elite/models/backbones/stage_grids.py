@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..utils import first_index, reference_indices, unique_rows
+from ..utils import first_index, group_counts, reference_indices, unique_rows
 
 GRIDS = ('reference', 'nested')
 
@@ -57,36 +57,18 @@ def _unique_pairs(first: Tensor, second: Tensor, num_second: int) -> Tuple[Tenso
     return torch.div(keys, num_second, rounding_mode='floor'), keys % num_second, inverse
 
 
-def _unique_cells(batch: Tensor, idx: Tensor, cells: Sequence[int]) -> Tuple[Tensor, Tensor]:
-    """Unique [batch, x, y, z] voxels of a grid of ``cells`` (3 ints): their coors (V, 4) in lexicographic order
-    and the inverse (N,), through one packed int64 key (the radix is the grid: no per-call maxima, no host sync
-    besides the unique's own)."""
-    c0, c1, c2 = cells
-    key = ((batch * c0 + idx[:, 0]) * c1 + idx[:, 1]) * c2 + idx[:, 2]
-    keys, inverse = torch.unique(key, return_inverse=True)
-    z = keys % c2
-    keys = torch.div(keys, c2, rounding_mode='floor')
-    y = keys % c1
-    keys = torch.div(keys, c1, rounding_mode='floor')
-    return torch.stack([torch.div(keys, c0, rounding_mode='floor'), keys % c0, y, z], 1), inverse
-
-
-def quantise(coors: Tensor, factor: int) -> Tuple[Tensor, Tensor]:
+def quantise(coors: Tensor, factor: int, bounds: Optional[Sequence[int]] = None) -> Tuple[Tensor, Tensor]:
     """Voxels ``factor`` times larger, nested: their coors (V', 4) [batch, x, y, z] and the map (V,) from each
     row of ``coors`` to its voxel. Re-quantising voxels gives the same voxels as re-quantising their points,
-    ``floor(floor(c / a) / b) == floor(c / (a * b))``, with far fewer rows."""
+    ``floor(floor(c / a) / b) == floor(c / (a * b))``, with far fewer rows. ``bounds``: the grid of ``coors``
+    if known (3 ints; no host sync for the column maxima then)."""
     coarse = torch.cat([coors[:, :1], torch.div(coors[:, 1:], factor, rounding_mode='floor')], 1)
-    return unique_rows(coarse)
+    return unique_rows(coarse, None if bounds is None else [-(-int(c) // factor) for c in bounds])
 
 
 def _context(coors: Tensor, cells: Optional[Sequence[int]] = None) -> Tuple[Tensor, int]:
     """Each voxel's context group (``coors // 2``) and their number; ``cells``: the grid of ``coors`` if known."""
-    if cells is None:
-        grouped, index = quantise(coors, 2)
-    else:
-        coors = coors.long()
-        grouped, index = _unique_cells(coors[:, 0], torch.div(coors[:, 1:], 2, rounding_mode='floor'),
-                                       [-(-c // 2) for c in cells])
+    grouped, index = quantise(coors.long(), 2, cells)
     return index, len(grouped)
 
 
@@ -149,7 +131,7 @@ def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, c
     bits = 2 * len(per_point)
     atom_keys, point2atom = torch.unique((point2voxel << bits) | code, return_inverse=True)
     atom_voxel = atom_keys >> bits
-    atom_points = xyz.new_zeros(len(atom_keys)).index_add_(0, point2atom, xyz.new_ones(len(point2atom)))
+    atom_points = group_counts(point2atom, len(atom_keys), xyz.dtype)
     atom_coors = coors[atom_voxel].long()
     atom_first = first_index(point2atom, len(atom_keys))  # one point of each atom
     atom_batch = atom_coors[:, 0]
@@ -158,7 +140,7 @@ def reference_transfers(xyz: Tensor, point_coors: Tensor, point2voxel: Tensor, c
     transfers, atom2in, in_coors, in_cells, atom2outs = [], atom_voxel, coors, cells, []
     leaf_key, num_leaf_key = torch.zeros_like(atom_voxel), 1
     for i in range(len(scales)):
-        out_coors, atom2out = _unique_cells(atom_batch, atom_idx[i], cells_s[i])
+        out_coors, atom2out = unique_rows(torch.cat([atom_batch[:, None], atom_idx[i]], 1), cells_s[i])
         pair_in, pair_out, atom2pair = _unique_pairs(atom2in, atom2out, len(out_coors))
         pair_points = atom_points.new_zeros(len(pair_in)).index_add_(0, atom2pair, atom_points)
         transfers.append(StageTransfer(out_coors.to(coors.dtype), pair_in, pair_out, pair_points,
