@@ -1,4 +1,4 @@
-"""The package's layers import downwards only (STYLE.md): file formats and constants at the bottom, the data
+"""The package's layers import downwards only: file formats and constants at the bottom, the data
 pipeline never importing model code, no import cycle between subpackages. Read from the source (ast), so it
 checks the modules themselves rather than what ``import elite`` happens to have loaded."""
 import ast

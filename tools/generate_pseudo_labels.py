@@ -1,4 +1,4 @@
-"""Write SAM pseudo-labels (ELITE.md section 5) for the labelled camera frames of a SemanticKITTI root.
+"""Write SAM pseudo-labels for the labelled camera frames of a SemanticKITTI root.
 
     python tools/generate_pseudo_labels.py --root data/semantickitti --checkpoint sam_vit_h_4b8939.pth \
         [--model-type vit_h] [--sequences 00 01 ...] [--device cpu|cuda] [--points-per-batch 64] \

@@ -1,4 +1,4 @@
-"""SAM-PLG (ELITE.md section 5): each step on hand-made inputs, the filters against segment-anything and
+"""SAM-PLG: each step on hand-made inputs, the filters against segment-anything and
 torchvision, and the generator and tools/generate_pseudo_labels.py end to end with a small random SAM (sam_tiny).
 
 A random SAM hardly looks at its prompts; its mask logits are also tiny (std ~0.04), so no mask would pass the

@@ -1,4 +1,4 @@
-# Camera + LiDAR SemanticKITTI (ELITE.md section 1) for training with the image teacher. Validation and
+# Camera + LiDAR SemanticKITTI for training with the image teacher. Validation and
 # test keep the LiDAR-only pipelines of semantickitti_lidar.py: only the student runs at inference.
 # camera_test_pipeline is the deterministic camera+LiDAR pipeline (centred crop), e.g. to look at the teacher.
 _base_ = ['./semantickitti_lidar.py']
@@ -6,7 +6,7 @@ _base_ = ['./semantickitti_lidar.py']
 dataset_type = 'SemanticKittiMMDataset'
 input_modality = dict(use_lidar=True, use_camera=True)
 
-crop_size = (1024, 320)  # (W, H) bottom crop at training; 2DPASS used 480 x 320 (ELITE.md section 1)
+crop_size = (1024, 320)  # (W, H) bottom crop at training; 2DPASS used 480 x 320 (the paper's crop)
 load_image = dict(type='LoadCameraImage', backend_args=_base_.backend_args)
 project = dict(type='ProjectPointsToImage')  # before any 3D augmentation, so correspondences survive it
 image_augment_steps = [

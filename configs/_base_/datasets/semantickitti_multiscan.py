@@ -1,4 +1,4 @@
-# SemanticKITTI for M2SKD (ELITE.md section 8): each training scan gains the hard-class instances of its
+# SemanticKITTI for M2SKD: each training scan gains the hard-class instances of its
 # previous scans (the `multiscan` step of semantickitti_lidar.py) before the range filter and any augmentation;
 # validation and test stay single-scan.
 _base_ = ['./semantickitti_lidar.py']

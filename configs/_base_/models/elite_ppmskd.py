@@ -1,4 +1,4 @@
-# ELiTe (ELITE.md sections 3, 4): the SPVCNNLite student distilled from a SAM ViT-B teacher tuned with
+# ELiTe (the paper's teacher and PPMSKD): the SPVCNNLite student distilled from a SAM ViT-B teacher tuned with
 # AdaLoRA, through upscale-interpolate patch decoders and multi-stage KD (PPMSKD).
 # Every head owns its losses; each term's weight is its loss's loss_weight (reference code: point stage heads
 # CE + Lovasz 1, patch stage heads 1/4, KD 0.05/4, fused 2D head 1; CE class weights as the student's).

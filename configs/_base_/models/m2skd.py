@@ -1,4 +1,4 @@
-# M2SKD (ELITE.md section 8): the SPVCNNLite student on single scans, a multi-scan teacher sharing its
+# M2SKD: the SPVCNNLite student on single scans, a multi-scan teacher sharing its
 # weights on the fused scans. loss_style='reference' (the released M2SKD code): 0.2 x CE of the teacher on the
 # changed voxels' points, no feature term, the logit term 5 x mean_c p_t |log(p_t / p_s)| at T = 1 / 0.3 on the
 # points above 0.01, per-class affinity of the logits; 'abstract' = feature + T^2 KL (T = 3.3) + per-instance

@@ -1,5 +1,5 @@
 # Voxelisation for SPVCNN-style students: 0.1 m voxels over x, y in [-50, 50], z in [-4, 2]
-# (grid 1000 x 1000 x 60, ELITE.md section 2); every point is kept and mapped to its voxel.
+# (grid 1000 x 1000 x 60, the paper's); every point is kept and mapped to its voxel.
 data_preprocessor = dict(
     type='PointImageDataPreprocessor',
     voxel=True,

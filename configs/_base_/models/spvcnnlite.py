@@ -1,4 +1,4 @@
-# The ELiTe student alone (ELITE.md section 2): SPVCNNLite + per-point classifier,
+# The ELiTe student alone: SPVCNNLite + per-point classifier,
 # loss = class-weighted CE + 0.1 x Lovasz-softmax (weights and normalisation from the reference code).
 _base_ = ['./point_image_data_preprocessor.py']
 

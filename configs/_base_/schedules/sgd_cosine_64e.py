@@ -1,4 +1,4 @@
-# ELITE.md section 6: SGD lr 0.24, momentum 0.9, Nesterov, weight decay 1e-4, 64 epochs,
+# The paper's training recipe: SGD lr 0.24, momentum 0.9, Nesterov, weight decay 1e-4, 64 epochs,
 # cosine decay per iteration, gradient clipping at norm 1 (batch 4 per GPU, set in the dataset config).
 optim_wrapper = dict(
     type='OptimWrapper',

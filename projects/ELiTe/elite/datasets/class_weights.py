@@ -1,4 +1,4 @@
-"""Cross-entropy class weights ``(max_freq / freq) ** (1/3)`` from per-class point counts (ELITE.md section 1)."""
+"""Cross-entropy class weights ``(max_freq / freq) ** (1/3)`` from per-class point counts."""
 from typing import Iterable, List, Sequence
 
 import numpy as np

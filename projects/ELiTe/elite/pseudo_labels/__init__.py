@@ -1,4 +1,4 @@
-"""SAM-PLG: dense image pseudo-labels from SAM prompted with the projected LiDAR labels (ELITE.md section 5)."""
+"""SAM-PLG: dense image pseudo-labels from SAM prompted with the projected LiDAR labels."""
 from .sam_model import SAM_MODEL_TYPES, SamCheckpointError, build_sam, build_tiny_sam
 from .sam_plg import (
     DOWNSAMPLE_MODES,

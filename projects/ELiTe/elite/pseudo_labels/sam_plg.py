@@ -1,4 +1,4 @@
-"""SAM-PLG: dense pseudo-labels for a camera image from its sparse projected LiDAR labels (ELITE.md section 5).
+"""SAM-PLG: dense pseudo-labels for a camera image from its sparse projected LiDAR labels.
 
 One function per step, so that each can be checked alone; :class:`SamPseudoLabelGenerator` chains them. No file
 I/O here: ``writer.py`` saves the labels (step 8).

@@ -1,4 +1,4 @@
-"""Pseudo-label files, and the offline run over a dataset that writes them (ELITE.md section 5, step 8).
+"""Pseudo-label files, and the offline run over a dataset that writes them (SAM-PLG step 8).
 
 Layout, beside each sequence's camera images ``sequences/XX/image_2/NNNNNN.png``::
 

@@ -1,4 +1,4 @@
-"""SAMViTTeacher: SAM's ViT image encoder as ELiTe's image teacher, tuned with PEFT (ELITE.md section 3).
+"""SAMViTTeacher: SAM's ViT image encoder as ELiTe's image teacher, tuned with PEFT.
 
 The encoder is segment-anything's own ``ImageEncoderViT``, built exactly as ``build_sam.py`` builds it; this
 module only wraps it:
@@ -33,7 +33,7 @@ PEFT_TARGET_MODULES = ['q', 'k', 'v', 'proj', 'lin1', 'lin2']
 # The patch embedding is a Conv2d also named `proj`: peft would adapt it too.
 PEFT_EXCLUDE_MODULES = ['patch_embed.proj']
 PEFT_ADAPTER = 'default'
-# ELITE.md section 3; the t*_ratio entries are fractions of T, the total number of training iterations.
+# the paper's AdaLoRA settings; the t*_ratio entries are fractions of T, the total number of training iterations.
 ADALORA_DEFAULTS: Mapping[str, float] = MappingProxyType(dict(
     init_r=12, target_r=8, beta1=0.85, beta2=0.85, lora_alpha=1, orth_reg_weight=0.1,
     tinit_ratio=1 / 6, tfinal_ratio=1 / 2, delta_t_ratio=1 / 300))
@@ -104,7 +104,7 @@ def load_sam_encoder(encoder: ImageEncoderViT, path: str, variant: str) -> None:
     """Strictly loads ``path`` into a fused-qkv ``encoder`` (neck keys are ignored when it has no neck).
 
     Any missing, unexpected or mis-shaped key raises a ValueError that names the keys: a silent partial load
-    would leave random weights in the teacher (ELITE.md section 3).
+    would leave random weights in the teacher (the reference code's bug: README, departures).
     """
     encoder_state, prefix, unexpected = read_sam_encoder_state_dict(path, variant)
     model_state = encoder.state_dict()
@@ -149,7 +149,7 @@ class SAMViTTeacher(BaseModule):
         lora_alpha: alpha of the 'lora' mode (the reference's default 1: scaling alpha / rank = 1/8).
         lora_target_modules: the layers of every block the 'lora' mode adapts: ('q', 'v') as the reference;
             any of q, k, v, proj, lin1, lin2 (all six, rank 12, match AdaLoRA's initial budget).
-        adalora: overrides of ``ADALORA_DEFAULTS`` for the 'adalora' mode (ELITE.md section 3).
+        adalora: overrides of ``ADALORA_DEFAULTS`` for the 'adalora' mode.
         token_cut: run the blocks on the tokens of the real crop only (Table II, "memory optimisation").
         use_neck: keep SAM's neck (frozen, loaded from the checkpoint) and apply it to every stage, giving
             256 channels instead of the embedding width (the patch decoder's neck ablation).

@@ -1,4 +1,4 @@
-"""SPVCNNLite: the ~1.9 M-parameter point-voxel student of 2DPASS / ELiTe (ELITE.md section 2).
+"""SPVCNNLite: the ~1.9 M-parameter point-voxel student of 2DPASS / ELiTe.
 
 Points get a 10-d feature (x, y, z, intensity, offset to their 0.1 m voxel's point mean, offset to that
 voxel's centre), an MLP 10 -> 64 -> 64, and are averaged into voxels. Four point-voxel stages follow, at

@@ -1,6 +1,6 @@
 """PatchDecoder: teacher token maps -> per-pixel features -> the features at given pixels, and their classes.
 
-One decoder per distillation stage (ELITE.md section 4). Variants (Table II):
+One decoder per distillation stage (PPMSKD). Variants (Table II):
 
 - ``upscale_interpolate`` (the paper's choice): ConvTranspose 768 -> 192 (k2, s2), LayerNorm2d, GELU,
   ConvTranspose 192 -> 96 (k2, s2), GELU (tokens x 4), then bilinear interpolation to the crop size;

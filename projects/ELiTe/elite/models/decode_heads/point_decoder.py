@@ -1,6 +1,6 @@
 """PointDecoder: a two-layer per-point (or per-voxel, per-pixel) classifier that owns its CE + Lovasz losses.
 
-The distiller's stage heads (ELITE.md section 4), the classifier of each :class:`PatchDecoder`, the fused 2D
+The distiller's stage heads (PPMSKD), the classifier of each :class:`PatchDecoder`, the fused 2D
 classifier and, on the concatenated stage features, the student's own :class:`SPVCNNLiteHead` are all this
 head: Linear ``channels -> mid_channels``, ReLU, Linear ``mid_channels -> num_classes``.
 """

@@ -1,4 +1,4 @@
-"""M2SKD: multi-scan to single-scan knowledge distillation (ELITE.md section 8).
+"""M2SKD: multi-scan to single-scan knowledge distillation.
 
 The batch holds fused scans (``MultiScanHardInstances``: the scan plus hard-class instances gathered from
 the previous scans) and ``original_mask``. The student sees only the original points; the teacher, the

@@ -1,6 +1,6 @@
 """PPMSKD: patch-to-point multi-stage knowledge distillation from the SAM teacher into the student.
 
-Training (ELITE.md section 4), for each stage i of the student and of the teacher:
+Training (the paper's PPMSKD), for each stage i of the student and of the teacher:
 
 - a :class:`PointDecoder` classifies the student's stage features: by default (``stage_supervision='voxel'``,
   the reference ``arch_elite.py``) the voxel branch's output at the stage's input scale (1, 2, 4, 8), with
