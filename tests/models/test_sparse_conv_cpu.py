@@ -82,3 +82,25 @@ def test_cpu_fixes_are_installed_on_a_machine_with_cuda_too(backend_name):
             f'get_sparse_backend("{backend_name}")\n{check}\nprint("fixed" if fixed else "not fixed")')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert result.stdout.strip().endswith('fixed') and 'not fixed' not in result.stdout, result.stderr[-2000:]
+
+
+def test_kernel_map_convolution_under_float16_autocast():
+    """The library-free backend is plain torch: under autocast it computes in float16 (as a GPU would) and its
+    result and gradients stay those of float32 within float16's precision."""
+    backend = get_sparse_backend('kernel_map')
+    torch.manual_seed(0)
+    coords = (torch.rand(8, 8, 8) < 0.4).nonzero().int()
+    indices = torch.cat([torch.zeros(len(coords), 1, dtype=torch.int32), coords], 1)
+    feats = torch.randn(len(indices), 16, requires_grad=True)
+    conv = backend.subm_conv3d(16, 8, 'k')
+    results = []
+    for autocast in (False, True):
+        conv.zero_grad()
+        feats.grad = None
+        with torch.autocast('cpu', dtype=torch.float16, enabled=autocast):
+            out = backend.features(conv(backend.tensor(feats, indices, [8, 8, 8], 1)))
+        assert out.dtype == (torch.float16 if autocast else torch.float32)
+        out.float().pow(2).sum().backward()
+        results.append((out.float().detach(), conv.weight.grad.clone(), feats.grad.clone()))
+    for full, half in zip(*results):
+        torch.testing.assert_close(half, full, rtol=2e-2, atol=2e-2 * float(full.abs().max()))
