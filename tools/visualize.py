@@ -21,7 +21,7 @@ from elite.datasets.transforms import project_to_image
 from elite.evaluation.semantickitti_metric import prediction_path, read_prediction
 from elite.pseudo_labels.writer import load_frame, pseudo_label_paths, read_label_png
 from elite.visualization import draw_points_on_image
-from elite.visualization.bev import add_title, draw_bev, label_colors, side_by_side
+from elite_deploy.bev import add_title, draw_bev, label_colors, side_by_side
 
 
 def read_rgb(path: str) -> np.ndarray:

@@ -12,20 +12,28 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+from torch import nn
 
 from .hooks.checkpoint_coverage import CheckpointCoverageHook
 
 
-def checkpoint_predictor(config: str, checkpoint: str, device: str = 'cpu') -> Callable[[np.ndarray], np.ndarray]:
-    """``predict(points (N, 4) float32) -> (N, num_classes) float32 logits`` of ``config``'s student."""
+def load_student_model(config: str, checkpoint: str, **backbone_overrides) -> nn.Module:
+    """``config``'s model (backbone keys overridden) with ``checkpoint``'s weights, in eval mode on the CPU."""
     init_default_scope('mmdet3d')
     from mmdet3d.registry import MODELS
-    from mmdet3d.structures import Det3DDataSample
-    model = MODELS.build(Config.fromfile(config).model)
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.update(backbone_overrides)
+    model = MODELS.build(cfg.model)
     state = _load_checkpoint(checkpoint, map_location='cpu')
     CheckpointCoverageHook().after_load_checkpoint(SimpleNamespace(model=model, _load_from=checkpoint), state)
     load_state_dict(model, state.get('state_dict', state), strict=False)
-    model.to(device).eval()
+    return model.eval()
+
+
+def checkpoint_predictor(config: str, checkpoint: str, device: str = 'cpu') -> Callable[[np.ndarray], np.ndarray]:
+    """``predict(points (N, 4) float32) -> (N, num_classes) float32 logits`` of ``config``'s student."""
+    from mmdet3d.structures import Det3DDataSample
+    model = load_student_model(config, checkpoint).to(device)
 
     @torch.no_grad()
     def predict(points: np.ndarray) -> np.ndarray:

@@ -4,6 +4,8 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
+from .export_ops import index_add_rows
+
 
 def scatter_mean(src: Tensor, index: Tensor, num: int, weight: Optional[Tensor] = None) -> Tensor:
     """(Weighted) mean of the rows of ``src`` (N, C) grouped by ``index`` (N,) into ``num`` rows, in ``src``'s dtype.
@@ -19,16 +21,16 @@ def scatter_mean(src: Tensor, index: Tensor, num: int, weight: Optional[Tensor] 
     else:
         weight = weight.to(acc_dtype)
         rows = rows * weight[:, None]
-        total = rows.new_zeros(num).index_add_(0, index, weight)
-    out = rows.new_zeros((num, src.shape[1])).index_add_(0, index, rows)
+        total = index_add_rows(rows.new_zeros(num), index, weight)
+    out = index_add_rows(rows.new_zeros((num, src.shape[1])), index, rows)
     return (out / total.clamp_(min=1e-12)[:, None]).to(src.dtype)
 
 
 def group_counts(index: Tensor, num: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """(num,) how many entries of ``index`` (N,) fall in each group, in ``dtype``: ``bincount`` without its
     host sync on a GPU (it reads the index maximum to size its output)."""
-    return torch.zeros(num, dtype=dtype, device=index.device).index_add_(
-        0, index, torch.ones(len(index), dtype=dtype, device=index.device))
+    return index_add_rows(torch.zeros(num, dtype=dtype, device=index.device), index,
+                          torch.ones(index.shape[0], dtype=dtype, device=index.device))
 
 
 def unique_rows(rows: Tensor, bounds: Optional[Sequence[int]] = None) -> tuple:

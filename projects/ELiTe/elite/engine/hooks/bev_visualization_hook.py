@@ -12,7 +12,7 @@ from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 
 from ...datasets.kitti_files import read_scan
-from ...visualization.bev import draw_bev, side_by_side
+from elite_deploy.bev import draw_bev, side_by_side
 
 
 @HOOKS.register_module()

@@ -76,7 +76,7 @@ class PointBranch(nn.Module):
         context = self.context(scatter_mean(features, transfer.context, transfer.num_context))
         fused = torch.addmm(torch.mm(context, context_weight.t())[transfer.context], self.layer_in(features),
                             own_weight.t()).add_(fuse.bias)
-        return scatter_mean(transfer.gather_pairs(out(fused)), transfer.pair_out, len(transfer.coors),
+        return scatter_mean(transfer.gather_pairs(out(fused)), transfer.pair_out, transfer.coors.shape[0],
                             weight=transfer.pair_points)
 
 
@@ -95,7 +95,7 @@ class PointVoxelStage(nn.Module):
         for block in self.voxel_blocks:
             v = block(v)
         v_features = self.backend.features(v)
-        v_next = scatter_mean(transfer.gather_pairs(v_features), transfer.pair_out, len(transfer.coors),
+        v_next = scatter_mean(transfer.gather_pairs(v_features), transfer.pair_out, transfer.coors.shape[0],
                               weight=transfer.pair_points)
         p_next = self.point_branch(self.backend.features(x) + v_features, transfer)
         return p_next, p_next + v_next, v_features
@@ -193,34 +193,45 @@ class SPVCNNLite(BaseModule):
                                                     range_min))
         return self.point_mlp[-1](scatter_mean(hidden, point2voxel, num_voxels))
 
-    def stage_transfers(self, voxel_dict: Dict, voxel_points: Tensor) -> Tuple[List[StageTransfer], Tensor]:
+    def stage_transfers(self, voxel_dict: Dict) -> Tuple[List[StageTransfer], Tensor]:
         """Each stage's :class:`StageTransfer` and the point -> leaf map, for this batch's grids."""
         coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
         if self.grid == 'nested':
+            voxel_points = group_counts(point2voxel, coors.shape[0], voxel_dict['points'].dtype)
             return nested_transfers(coors, point2voxel, voxel_points, self.scales)
         pc_range = voxel_dict['point_cloud_range']
         return reference_transfers(voxel_dict['points'][:, :3], voxel_dict['point_coors'], point2voxel, coors,
                                    voxel_dict['spatial_shape'], pc_range[:3], pc_range[3:], self.scales)
 
+    def stage_shapes(self, spatial_shape: Sequence[int]) -> List[List[int]]:
+        """The grid each stage's voxel blocks run on: ceil(shape / scale) cells of its input scale (1, 2, 4, 8),
+        which hold every voxel of that scale in both grid modes."""
+        return [[-(-int(c) // scale) for c in spatial_shape] for scale in (1,) + self.scales[:-1]]
+
     def forward(self, voxel_dict: Dict) -> PointStageFeatures:
+        """``voxel_dict``: see the class. An export passes the index work done beforehand as
+        ``voxel_dict['stage_plan']`` = (transfers, point -> leaf map, one :class:`~..sparse.kernel_map.KernelMap`
+        per stage) and runs the kernel-map backend; otherwise both are computed here."""
         points = voxel_dict['points'][:, :self.in_channels]
         point_coors = voxel_dict['point_coors']
         batch_size = voxel_dict.get('batch_size') or (int(point_coors[:, 0].max()) + 1 if len(point_coors) else 1)
-        spatial_shape = torch.tensor(voxel_dict['spatial_shape'])
         coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
-        voxel_features = self.voxel_mlp(points, point_coors, point2voxel, len(coors), voxel_dict['voxel_size'],
+        voxel_features = self.voxel_mlp(points, point_coors, point2voxel, coors.shape[0], voxel_dict['voxel_size'],
                                         voxel_dict['point_cloud_range'][:3])
-        voxel_points = group_counts(point2voxel, len(coors), points.dtype)
-        transfers, point2leaf = self.stage_transfers(voxel_dict, voxel_points)
-        scale, stage_features, branch_features = 1, [], []
-        for stage, transfer, next_scale in zip(self.stages, transfers, self.scales):
-            # ceil(shape / scale) cells hold every voxel of this scale in both grid modes
-            shape = torch.div(spatial_shape + scale - 1, scale, rounding_mode='floor').tolist()
-            point_out, voxel_features, branch = stage(self.backend.tensor(voxel_features, coors, shape, batch_size),
-                                                      transfer)
+        if 'stage_plan' in voxel_dict:
+            transfers, point2leaf, kernel_maps = voxel_dict['stage_plan']
+        else:
+            (transfers, point2leaf), kernel_maps = self.stage_transfers(voxel_dict), [None] * len(self.stages)
+        stage_features, branch_features = [], []
+        for stage, transfer, shape, kernel_map in zip(self.stages, transfers,
+                                                       self.stage_shapes(voxel_dict['spatial_shape']), kernel_maps):
+            x = self.backend.tensor(voxel_features, coors, shape, batch_size)
+            if kernel_map is not None:
+                x.cache['subm3'] = kernel_map
+            point_out, voxel_features, branch = stage(x, transfer)
             stage_features.append(point_out if transfer.out_of_leaf is None else point_out[transfer.out_of_leaf])
             branch_features.append(branch)
-            coors, scale = transfer.coors, next_scale
+            coors = transfer.coors
         # stage i > 0 reads the voxels stage i - 1 wrote
         input_of_leaf = [None] + [t.out_of_leaf for t in transfers[:-1]]
         return PointStageFeatures(stage_features, point2leaf, branch_features, point2voxel, input_of_leaf)

@@ -1,6 +1,6 @@
 """Bird's-eye-view pictures of labelled scans and titled side-by-side panels, for comparing predictions.
 
-Images are RGB uint8 like the rest of ``elite.visualization``; convert to BGR only when saving with cv2.
+Images are RGB uint8 (as in ``elite.visualization``); convert to BGR only when saving with cv2.
 """
 from typing import Sequence, Tuple
 
