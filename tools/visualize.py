@@ -14,6 +14,7 @@ import sys
 
 import cv2
 import numpy as np
+from elite_deploy.bev import add_title, draw_bev, label_colors, side_by_side
 
 from elite.datasets.kitti_files import KittiFormatError, lidar2img_from_calib, read_calib, read_label, read_scan
 from elite.datasets.semantickitti_labels import PALETTE, learning_to_train, raw_to_train
@@ -21,7 +22,6 @@ from elite.datasets.transforms import project_to_image
 from elite.evaluation.semantickitti_metric import prediction_path, read_prediction
 from elite.pseudo_labels.writer import load_frame, pseudo_label_paths, read_label_png
 from elite.visualization import draw_points_on_image
-from elite_deploy.bev import add_title, draw_bev, label_colors, side_by_side
 
 
 def read_rgb(path: str) -> np.ndarray:

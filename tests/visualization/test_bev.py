@@ -3,11 +3,11 @@ import os
 
 import cv2
 import numpy as np
+from elite_deploy.bev import IGNORE_COLOR, TITLE_HEIGHT, draw_bev, side_by_side
 from tools_loader import load_tool
 
 from elite.datasets.kitti_files import count_points, read_label, read_scan
 from elite.datasets.semantickitti_labels import IGNORE_INDEX, PALETTE, raw_to_train, train_to_raw
-from elite_deploy.bev import IGNORE_COLOR, TITLE_HEIGHT, draw_bev, side_by_side
 
 PALETTE_3 = [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
 POLE = 17

@@ -41,8 +41,9 @@ class OnnxStudent:
         try:
             self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
         except Exception as err:  # onnxruntime raises its own exception types for unreadable models
-            raise ExportedModelError(f'{path}: not a readable ONNX model ({err}); export one with '
-                                     'tools/export_student.py CHECKPOINT OUT.onnx --format onnx --config CONFIG') from err
+            raise ExportedModelError(
+                f'{path}: not a readable ONNX model ({err}); export one with '
+                'tools/export_student.py CHECKPOINT OUT.onnx --format onnx --config CONFIG') from err
         metadata = self.session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in metadata:
             raise ExportedModelError(f'{path}: an ONNX model without ELiTe metadata ({METADATA_KEY!r}); export the '

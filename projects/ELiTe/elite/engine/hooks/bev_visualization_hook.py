@@ -8,11 +8,11 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
+from elite_deploy.bev import draw_bev, side_by_side
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 
 from ...datasets.kitti_files import read_scan
-from elite_deploy.bev import draw_bev, side_by_side
 
 
 @HOOKS.register_module()

@@ -6,11 +6,11 @@ voxel u + d, output voxel u) where both are active. The convolution is then
     out[u] = sum_d  W_d x[u + d]      (cross-correlation, as ``torch.nn.functional.conv3d``),
 
 computed as the centre product ``x @ W_0`` plus, for each of the other 26 offsets, a gather of its pairs' input
-rows, a product and a scatter-add into their output rows. Every op is a plain torch op, so autograd trains through it and any device runs it; a tracer (``torch.onnx``) sees the
-whole network, with the kernel map as an input (:mod:`..export_ops`). The map is found
-with a sort and ``searchsorted`` on packed voxel keys, once per voxel set (the convolutions on the same voxels
-share it). The weight is stored as spconv's (out, kx, ky, kz, in) with module version 2, so a checkpoint moves
-between this backend, spconv and torchsparse unchanged.
+rows, a product and a scatter-add into their output rows. Every op is a plain torch op, so autograd trains
+through it and any device runs it; a tracer (``torch.onnx``) sees the whole network, with the kernel map as an
+input (:mod:`..export_ops`). The map is found with a sort and ``searchsorted`` on packed voxel keys, once per
+voxel set (the convolutions on the same voxels share it). The weight is stored as spconv's (out, kx, ky, kz, in)
+with module version 2, so a checkpoint moves between this backend, spconv and torchsparse unchanged.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
