@@ -61,7 +61,7 @@ import_check() {
 import importlib, sys
 mods = ["torch", "torchvision", "mmengine", "mmcv.ops", "mmdet", "mmdet3d.structures", "mmdet3d.datasets",
         "mmdet3d.models", "mmdet3d.evaluation", "spconv.pytorch", "segment_anything", "peft", "pypcd4", "elite",
-        "elite_deploy"]
+        "elite_deploy", "onnx", "onnxruntime"]
 bad = []
 for m in mods:
     try:
