@@ -11,6 +11,11 @@
         after warm-up (and range), both grid modes of an SPVCNNLite student, beside mmdet3d's MinkUNet W32 on the
         same spconv backend and scans
         (target: speedup of at least 4 on the CPU).
+    python tools/benchmark.py latency CONFIG --deployed [--compare minkunet_w32|none] [--scans N] [--repeats N]
+        the deployed student (exported ONNX: numpy plan + onnxruntime, as tools/infer.py runs it) beside the
+        training stack's student (spconv) and the comparison model, in turns on the same scans: "deployed_ms" beside
+        "student_ms", the plan alone, peak memory, and the student's multiply-adds on the scan with the rate the
+        deployed path achieves (target: 100 ms per 120,000-point scan; at least 200 ms).
     python tools/benchmark.py teacher CONFIG [--repeats N] [--no-step-split]
         {"cut_ms", "full_ms", "speedup", "cut_peak_mb", "full_peak_mb", ...}: the teacher's forward + backward
         with token cut vs without on a 1024 x 320 crop (target speedup: at least 6), and "train_step": one
@@ -46,6 +51,7 @@ def main(argv=None) -> int:
                          help="the student's sparse backend (default: the config's)")
     latency.add_argument('--compare-backends', default='spconv',
                          help='comma-separated sparse backends to run the comparison model on (speedup vs the first)')
+    latency.add_argument('--deployed', action='store_true', help='time the exported student (see above)')
     latency.add_argument('--scans', type=int, default=4)
     latency.add_argument('--repeats', type=int, default=10)
     latency.add_argument('--data-root', default='data/benchmark_kitti',
@@ -79,6 +85,10 @@ def main(argv=None) -> int:
     elif args.command == 'pseudo-labels':
         from elite.benchmark.pseudo_labels import pseudo_label_speed
         result = pseudo_label_speed(images=args.images, model_type=args.model_type)
+    elif args.deployed:
+        from elite.benchmark.deployed import deployed_latency_report
+        result = deployed_latency_report(args.config, None if args.compare == 'none' else args.compare, args.scans,
+                                         args.repeats, data_root=args.data_root)
     else:
         from elite.benchmark.model_stats import latency_report
         compare = None if args.compare == 'none' else args.compare
