@@ -23,6 +23,7 @@ from elite.models.checkpoint_conversion import (
     convert_2dpass_state_dict,
     load_source_checkpoint,
 )
+from elite.models.stage_features import StageFeatures
 
 BN = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 
@@ -161,7 +162,7 @@ def test_classifier_drops_the_unlabeled_class(src, student):
     reference.load_state_dict({k[len('classifier.'):]: v for k, v in src.items() if k.startswith('classifier.')})
     stage_features = [torch.randn(9, 64) for _ in range(4)]
     with torch.no_grad():
-        torch.testing.assert_close(student.decode_head(stage_features),
+        torch.testing.assert_close(student.decode_head(StageFeatures.per_point(stage_features)),
                                    reference(torch.cat(stage_features, 1))[:, 1:], rtol=1e-5, atol=1e-5)
 
 

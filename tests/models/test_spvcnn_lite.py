@@ -173,7 +173,7 @@ def test_student_equals_the_per_point_2dpass_computation():
         ours = model.extract_feat(data['inputs'])
         reference = per_point_reference(model.backbone, data['inputs']['voxels'])
         voxels = data['inputs']['voxels']
-        assert len(voxels["coors"]) < 7000 and len(ours.point2voxel) == 10000 and len(ours) == 4
+        assert len(voxels["coors"]) < 7000 and len(ours.point2row) == 10000 and len(ours) == 4
         for a, b in zip(ours, reference):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(model.decode_head(ours), model.decode_head.conv_seg(torch.cat(reference, 1)),
@@ -184,8 +184,11 @@ def test_head_without_concatenation_equals_the_concatenated_classifier():
     from elite.models.decode_heads import SPVCNNLiteHead
     torch.manual_seed(0)
     head = SPVCNNLiteHead()
-    features = [torch.randn(50, 64, requires_grad=True) for _ in range(4)]
-    ours, reference = head(features), head.conv_seg(torch.cat(features, 1))
+    from elite.models.stage_features import StageFeatures
+    features = [torch.randn(20, 64, requires_grad=True) for _ in range(4)]
+    point2row = torch.randint(0, 20, (50,))  # rows shared by several points
+    ours = head(StageFeatures(features, point2row))
+    reference = head.conv_seg(torch.cat([f[point2row] for f in features], 1))
     torch.testing.assert_close(ours, reference)
     params = features + list(head.parameters())
     for a, b in zip(torch.autograd.grad(ours.sum(), params), torch.autograd.grad(reference.sum(), params)):

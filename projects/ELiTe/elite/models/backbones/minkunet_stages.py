@@ -1,6 +1,6 @@
 """mmdet3d's MinkUNet (or its SPVCNN) as a distillation student: four decoder stages brought back to every point.
 
-PPMSKD distils into any student whose backbone returns per-point features of several stages (and says
+PPMSKD distils into any student whose backbone returns :class:`~..stage_features.StageFeatures` (and says
 their widths in ``stage_channels``). This adapter gives mmdet3d's own ``MinkUNetBackbone`` (spconv or
 torchsparse) and ``SPVCNNBackbone`` (torchsparse) that shape without changing them: forward hooks catch the
 output of each decoder stage (strides 8, 4, 2, 1), and each point takes the features of the voxel containing
@@ -17,6 +17,7 @@ from torch import Tensor
 from ..sparse.backend import float32_off_cuda, sparse_autocast
 from ..sparse.spconv_cpu import install_spconv_cpu_fixes
 from ..sparse.torchsparse_cpu import install_torchsparse_cpu_fixes
+from ..stage_features import StageFeatures
 from ..utils import scatter_mean
 
 
@@ -66,7 +67,7 @@ class MinkUNetStageFeatures(BaseModule):
         for layer in self.minkunet.decoder:
             layer[1].register_forward_hook(lambda module, args, output: self._stage_outputs.append(output))
 
-    def forward(self, voxel_dict: Dict) -> List[Tensor]:
+    def forward(self, voxel_dict: Dict) -> StageFeatures:
         coors, point2voxel = voxel_dict['coors'], voxel_dict['point2voxel_map']
         features = scatter_mean(voxel_dict['points'][:, :self.in_channels], point2voxel, len(coors))
         self._stage_outputs = []
@@ -94,4 +95,4 @@ class MinkUNetStageFeatures(BaseModule):
         # the last stage is the backbone's own output, per input voxel in input order: MinkUNet's last decoder
         # stage itself, SPVCNN's point branch on top of it
         outputs.append(own[point2voxel])
-        return outputs
+        return StageFeatures.per_point(outputs)

@@ -6,12 +6,11 @@ scales 2, 4, 8, 16: each runs two residual blocks of 3 x 3 x 3 submanifold convo
 the previous scale, a point branch, and fuses both into the voxels of its own scale (coarser voxels come
 from quantising the points again, never from strided convolutions; :mod:`.stage_grids` has both grid modes).
 Each stage's
-features belong to every point: the backbone returns four (N, 64) tensors (as :class:`PointStageFeatures`,
-stored once per leaf, the points that share their voxel at every stage), which the classifier head concatenates and the
+features belong to every point: the backbone returns them as :class:`~..stage_features.StageFeatures`, stored once
+per leaf (the points that share their voxel at every stage), which the classifier head concatenates and the
 distiller's heads read one by one.
 """
-import collections.abc
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +19,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..sparse import SparseBackend, get_sparse_backend
+from ..stage_features import StageFeatures
 from ..utils import group_counts, scatter_mean
 from .stage_grids import GRIDS, StageTransfer, nested_transfers, reference_transfers
 
@@ -110,46 +110,6 @@ def point_features(points: Tensor, point_coors: Tensor, point2voxel: Tensor, num
     return torch.cat([points[:, :4], xyz - mean, xyz - centre], dim=1)
 
 
-class PointStageFeatures(collections.abc.Sequence):
-    """Each stage's per-point features, stored once per *leaf*: the points that share their output voxel at
-    every stage (with nested grids, the first stage's output voxels).
-
-    The points of one leaf have the same features in every stage: ``voxel_features[i]`` (L, C_i) and
-    ``point2voxel`` (N,) (point -> leaf) hold them without N-row copies. Indexing gives the per-point tensor,
-    ``features[i] == voxel_features[i][point2voxel]``, so code written for a list of (N, C_i) tensors works
-    unchanged; heads that know this class can work on the L rows and gather their result (the student's
-    classifier does).
-
-    Also each stage's voxel branch output at its input scale (``branch_features[i]`` (V_i, C), scales 1, 2, 4,
-    8: what the reference's PPMSKD stage heads read) and, through :meth:`point_to_branch_voxel`, each point's
-    voxel there.
-    """
-
-    def __init__(self, voxel_features: List[Tensor], point2voxel: Tensor,
-                 branch_features: Optional[List[Tensor]] = None, point2input: Optional[Tensor] = None,
-                 input_of_leaf: Optional[List[Optional[Tensor]]] = None) -> None:
-        self.voxel_features = list(voxel_features)
-        self.point2voxel = point2voxel
-        self.branch_features = branch_features
-        self._point2input = point2input
-        self._input_of_leaf = input_of_leaf
-
-    def __len__(self) -> int:
-        return len(self.voxel_features)
-
-    def __getitem__(self, stage: int) -> Tensor:
-        return self.voxel_features[stage][self.point2voxel]
-
-    def point_to_branch_voxel(self, stage: int) -> Tensor:
-        """(N,): each point's row in ``branch_features[stage]`` (its voxel at the stage's input scale)."""
-        if self.branch_features is None:
-            raise ValueError('these stage features carry no voxel-branch outputs')
-        if stage == 0:
-            return self._point2input
-        leaf2input = self._input_of_leaf[stage]
-        return self.point2voxel if leaf2input is None else leaf2input[self.point2voxel]
-
-
 @MODELS.register_module()
 class SPVCNNLite(BaseModule):
     """The ELiTe student backbone.
@@ -165,7 +125,8 @@ class SPVCNNLite(BaseModule):
             (coarser voxels by re-quantising finer ones; faster, a departure). See :mod:`.stage_grids`.
 
     Input: the ``voxels`` dict of :class:`PointImageDataPreprocessor` (``voxel_type='point_voxel'``).
-    Output: :class:`PointStageFeatures`, per stage the (N_total, channels) features of every point.
+    Output: :class:`~..stage_features.StageFeatures`, stored once per leaf (the points that share their voxel at
+    every stage), with each stage's voxel-branch output for per-voxel distillation.
     """
 
     def __init__(self, in_channels: int = 4, channels: int = 64, scales: Sequence[int] = (2, 4, 8, 16),
@@ -208,7 +169,7 @@ class SPVCNNLite(BaseModule):
         which hold every voxel of that scale in both grid modes."""
         return [[-(-int(c) // scale) for c in spatial_shape] for scale in (1,) + self.scales[:-1]]
 
-    def forward(self, voxel_dict: Dict) -> PointStageFeatures:
+    def forward(self, voxel_dict: Dict) -> StageFeatures:
         """``voxel_dict``: see the class. An export passes the index work done beforehand as
         ``voxel_dict['stage_plan']`` = (transfers, point -> leaf map, one :class:`~..sparse.kernel_map.KernelMap`
         per stage) and runs the kernel-map backend; otherwise both are computed here."""
@@ -234,4 +195,4 @@ class SPVCNNLite(BaseModule):
             coors = transfer.coors
         # stage i > 0 reads the voxels stage i - 1 wrote
         input_of_leaf = [None] + [t.out_of_leaf for t in transfers[:-1]]
-        return PointStageFeatures(stage_features, point2leaf, branch_features, point2voxel, input_of_leaf)
+        return StageFeatures(stage_features, point2leaf, branch_features, point2voxel, input_of_leaf)

@@ -1,12 +1,12 @@
 """The student's classifier: the four stage features concatenated (256) -> 128 -> classes, per point."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import torch
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor
 
-from ..backbones.spvcnn_lite import PointStageFeatures
+from ..stage_features import StageFeatures
 from .point_decoder import PointDecoder
 
 
@@ -29,18 +29,17 @@ class SPVCNNLiteHead(PointDecoder):
                  **kwargs) -> None:
         super().__init__(channels, num_classes, mid_channels=mid_channels, loss_lovasz=loss_lovasz, **kwargs)
 
-    def forward(self, stage_features: Sequence[Tensor]) -> Tensor:
-        """per-stage (N, C_i) features -> (N, num_classes) logits.
+    def forward(self, stage_features: StageFeatures) -> Tensor:
+        """Stage features -> (N, num_classes) logits.
 
-        Given :class:`PointStageFeatures`, the classifier runs once per finest stage-output voxel and the
-        logits are gathered to the points (all points of such a voxel share every stage's features, hence
-        their logits; without dropout, the values and gradients are those of the per-point classifier).
+        The classifier runs once per row (all points of a row share every stage's features, hence their logits;
+        without dropout, the values and gradients are those of the per-point classifier) and the logits are
+        gathered to the points.
         """
         if self.dropout is not None:
             return self.cls_seg(torch.cat(list(stage_features), dim=1))
-        if isinstance(stage_features, PointStageFeatures):
-            return self.classify(stage_features.voxel_features)[stage_features.point2voxel]
-        return self.classify(stage_features)
+        logits = self.classify(stage_features.rows)
+        return logits if stage_features.point2row is None else logits[stage_features.point2row]
 
     def classify(self, stage_features: List[Tensor]) -> Tensor:
         """The classifier on the concatenated features, computed as a sum of per-stage products for its

@@ -36,6 +36,7 @@ from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor
 
 from ...datasets.transforms.multiscan import HARD_CLASSES
+from ..stage_features import StageFeatures
 from ..utils import majority_vote
 from .point_segmentor import PointVoxelSegmentor
 from .ppmskd import PPMSKD
@@ -116,7 +117,7 @@ class MultiScanDistillation:
         self.hard_class_ids = torch.tensor([classes.index(c) for c in hard_classes])
         self.max_instance_points = max_instance_points
 
-    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: List[Tensor],
+    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: StageFeatures,
                            logits: Tensor) -> Dict[str, Tensor]:
         """The segmentor's own losses on the single scan (the student head's; PPMSKD's all)."""
         return self.decode_head.loss_by_feat(logits, samples)
@@ -195,7 +196,7 @@ class MultiScanDistillation:
         return (fused != single)[point2voxel]
 
     def multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
-                         student_features: List[Tensor], student_logits: Tensor) -> Dict[str, Tensor]:
+                         student_features: StageFeatures, student_logits: Tensor) -> Dict[str, Tensor]:
         """The multi-scan teacher on the fused scan, then the terms of ``loss_style``."""
         backbone, head = self.multiscan_networks()
         teacher_features = backbone(batch_inputs_dict['voxels'])
@@ -252,6 +253,6 @@ class M2SKD(MultiScanDistillation, PointVoxelSegmentor):
 class ELiTeM2SKD(MultiScanDistillation, PPMSKD):
     """PPMSKD (image teacher) and M2SKD (multi-scan teacher) on one student at once; args of both."""
 
-    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: List[Tensor],
+    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: StageFeatures,
                            logits: Tensor) -> Dict[str, Tensor]:
         return self.ppmskd_losses(inputs, samples, features, logits)

@@ -1,11 +1,13 @@
 """A per-point segmentor for point-voxel students, usable as a plain mmdet3d segmentor (the baseline)."""
-from typing import Dict, List
+from typing import Dict
 
 from mmdet3d.models.segmentors import EncoderDecoder3D
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import PointData
 from mmdet3d.structures.det3d_data_sample import OptSampleList, SampleList
 from torch import Tensor
+
+from ..stage_features import StageFeatures
 
 
 @MODELS.register_module()
@@ -17,7 +19,7 @@ class PointVoxelSegmentor(EncoderDecoder3D):
     ``Seg3DTTAModel`` and visualisers expect.
     """
 
-    def extract_feat(self, batch_inputs_dict: Dict) -> List[Tensor]:
+    def extract_feat(self, batch_inputs_dict: Dict) -> StageFeatures:
         return self.backbone(batch_inputs_dict['voxels'])
 
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from ...datasets.transforms.image_label import IMAGE_LABEL
 from ..point_pixels import PixelSet, PointPixels
+from ..stage_features import StageFeatures
 from ..utils import majority_vote
 from .point_segmentor import PointVoxelSegmentor
 
@@ -127,7 +128,7 @@ class PPMSKD(PointVoxelSegmentor):
         main_logits = self.decode_head(stage_features)
         return self.ppmskd_losses(batch_inputs_dict, batch_data_samples, stage_features, main_logits)
 
-    def ppmskd_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, stage_features: List[Tensor],
+    def ppmskd_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, stage_features: StageFeatures,
                       main_logits: Tensor) -> Dict[str, Tensor]:
         """All PPMSKD losses given the student's stage features and logits (reused by ELiTeM2SKD)."""
         losses = self.decode_head.loss_by_feat(main_logits, batch_data_samples)
@@ -171,9 +172,9 @@ class PPMSKD(PointVoxelSegmentor):
         ``point_index`` (those with a pixel) for the KL."""
         decoder = self.point_decoders[stage]
         if self.stage_supervision == 'point':
-            logits = decoder(stage_features[stage])
+            logits = decoder(stage_features[stage])  # per point
             return logits, labels, logits[point_index]
-        if getattr(stage_features, 'branch_features', None) is None:
+        if stage_features.branch_features is None:
             raise ValueError(f"PPMSKD(stage_supervision='voxel') needs a student whose stage features carry its "
                              f"voxel-branch outputs (SPVCNNLite); {type(self.backbone).__name__} gives none: "
                              "set model.stage_supervision='point'")
