@@ -1,8 +1,8 @@
 """Segment Anything's sizes, statistics and checkpoint names, in one leaf module.
 
-Shared by the teacher (``models/backbones/sam_vit_teacher.py``), SAM-PLG (``pseudo_labels/sam_model.py``) and the
-image normalisation of the data pipeline (``datasets/transforms/normalize.py``), none of which may import another
-for them.
+Shared by the teacher (``models/backbones/sam_vit_teacher.py``), SAM-PLG (``pseudo_labels/sam_model.py``), the
+checkpoint loading of both (``sam_checkpoints.py``) and the data side (the image statistics in the configs of
+``PointImageDataPreprocessor``), none of which may import another for them.
 """
 from types import MappingProxyType
 from typing import Mapping
@@ -18,6 +18,11 @@ SAM_VARIANTS: Mapping[str, Mapping] = MappingProxyType({
 SAM_CHECKPOINTS: Mapping[str, str] = MappingProxyType({
     'vit_b': 'sam_vit_b_01ec64.pth', 'vit_l': 'sam_vit_l_0b3195.pth', 'vit_h': 'sam_vit_h_4b8939.pth',
     'vit_tiny': 'a SAM-format vit_tiny checkpoint (no official one exists)'})
+OFFICIAL_TYPES = ('vit_b', 'vit_l', 'vit_h')
+# SAM-PLG's 'sam_tiny': a whole small SAM (encoder below, 32-wide prompt encoder and mask decoder), small enough for
+# a test to run hundreds of prompts in seconds on one thread
+SAM_TINY_ENCODER: Mapping = MappingProxyType(dict(embed_dim=64, depth=2, num_heads=2, global_attn_indexes=(1,)))
+SAM_MODEL_TYPES = ('sam_tiny',) + OFFICIAL_TYPES  # SAM-PLG's model types
 SAM_IMG_SIZE = 1024  # the encoder's square input
 SAM_PATCH_SIZE = 16
 SAM_EMBEDDING_SIZE = SAM_IMG_SIZE // SAM_PATCH_SIZE  # 64 x 64 tokens

@@ -24,8 +24,8 @@ from peft import AdaLoraConfig, AdaLoraModel, LoraConfig, LoraModel
 from segment_anything.modeling import ImageEncoderViT
 from torch import Tensor, nn
 
-from ...sam_checkpoints import read_weights_only_state_dict
-from ...sam_specs import SAM_CHECKPOINTS, SAM_IMG_SIZE, SAM_NECK_CHANNELS, SAM_PATCH_SIZE, SAM_VARIANTS
+from ...sam_checkpoints import load_sam_encoder
+from ...sam_specs import SAM_IMG_SIZE, SAM_NECK_CHANNELS, SAM_PATCH_SIZE, SAM_VARIANTS
 
 TUNING_MODES = ('fixed', 'pe_ln', 'lora', 'adalora')
 # Every block's q, k, v (split from the fused qkv), attention output projection and both MLP layers.
@@ -37,7 +37,6 @@ PEFT_ADAPTER = 'default'
 ADALORA_DEFAULTS: Mapping[str, float] = MappingProxyType(dict(
     init_r=12, target_r=8, beta1=0.85, beta2=0.85, lora_alpha=1, orth_reg_weight=0.1,
     tinit_ratio=1 / 6, tfinal_ratio=1 / 2, delta_t_ratio=1 / 300))
-SAM_CHECKPOINT_IGNORED_PREFIXES = ('prompt_encoder.', 'mask_decoder.')
 
 
 class SplitQKV(nn.Module):
@@ -78,59 +77,6 @@ def build_sam_image_encoder(variant: str) -> ImageEncoderViT:
         img_size=SAM_IMG_SIZE, patch_size=SAM_PATCH_SIZE, mlp_ratio=4, out_chans=SAM_NECK_CHANNELS,
         qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True, window_size=14,
         **SAM_VARIANTS[variant])
-
-
-def _key_list(keys: List[str], limit: int = 8) -> str:
-    shown = ', '.join(keys[:limit])
-    return shown + (f', ... ({len(keys) - limit} more)' if len(keys) > limit else '')
-
-
-def read_sam_encoder_state_dict(path: str, variant: str) -> Tuple[Dict[str, Tensor], str, List[str]]:
-    """Reads a SAM checkpoint (keys ``image_encoder.*``, prompt encoder and mask decoder ignored) or an
-    encoder-only state dict. Returns the encoder's state dict without prefix, the prefix the checkpoint uses
-    ('image_encoder.' or ''), and its keys that belong to no SAM part."""
-    expected = (f'the official SAM checkpoint {SAM_CHECKPOINTS[variant]} or an encoder-only state dict for '
-                f'SAMViTTeacher (or checkpoint=None for random weights)')
-    state = read_weights_only_state_dict(path, expected)
-    prefix = 'image_encoder.'
-    if not any(key.startswith(prefix) for key in state):
-        return dict(state), '', []
-    encoder_state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
-    foreign = sorted(key for key in state if not key.startswith((prefix,) + SAM_CHECKPOINT_IGNORED_PREFIXES))
-    return encoder_state, prefix, foreign
-
-
-def load_sam_encoder(encoder: ImageEncoderViT, path: str, variant: str) -> None:
-    """Strictly loads ``path`` into a fused-qkv ``encoder`` (neck keys are ignored when it has no neck).
-
-    Any missing, unexpected or mis-shaped key raises a ValueError that names the keys: a silent partial load
-    would leave random weights in the teacher (the reference code's bug: README, departures).
-    """
-    encoder_state, prefix, unexpected = read_sam_encoder_state_dict(path, variant)
-    model_state = encoder.state_dict()
-    if not any(key.startswith('neck.') for key in model_state):
-        encoder_state = {key: value for key, value in encoder_state.items() if not key.startswith('neck.')}
-    # Keys are reported as the checkpoint spells them.
-    missing = [prefix + key for key in sorted(set(model_state) - set(encoder_state))]
-    unexpected += [prefix + key for key in sorted(set(encoder_state) - set(model_state))]
-    mismatched = [f'{prefix}{key}: checkpoint {tuple(value.shape)} vs model {tuple(model_state[key].shape)}'
-                  for key, value in sorted(encoder_state.items())
-                  if key in model_state and value.shape != model_state[key].shape]
-    if missing or unexpected or mismatched:
-        problems = [f'{label} ({len(keys)}): {_key_list(keys)}' for label, keys in (
-            ('missing keys', missing), ('unexpected keys', unexpected), ('shape mismatches', mismatched)) if keys]
-        hint = ''
-        embed = encoder_state.get('patch_embed.proj.weight')
-        if embed is not None and embed.shape != model_state['patch_embed.proj.weight'].shape:
-            guess = [name for name, arch in SAM_VARIANTS.items() if arch['embed_dim'] == embed.shape[0]]
-            hint = (f' (its {prefix}patch_embed.proj.weight is {tuple(embed.shape)}, the model expects '
-                    f'{tuple(model_state["patch_embed.proj.weight"].shape)}'
-                    + (f': it looks like {guess[0]})' if guess else ')'))
-        raise ValueError(
-            f'SAMViTTeacher: {path!r} is not a SAM {variant} image encoder checkpoint{hint}: '
-            + '; '.join(problems) + f'. Expected {SAM_CHECKPOINTS[variant]} (keys image_encoder.*) or an '
-            f'encoder-only state dict of the same variant; check `variant` and `checkpoint`.')
-    encoder.load_state_dict(encoder_state, strict=True)
 
 
 @MODELS.register_module()
