@@ -7,6 +7,4 @@ train_pipeline = [*_base_.train_pipeline]
 train_pipeline.insert(train_pipeline.index(_base_.range_filter), _base_.multiscan)
 train_pipeline[-1] = dict(_base_.camera_pack, keys=[*_base_.camera_pack['keys'], 'pts_instance_mask'])
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-model = dict(type='ELiTeM2SKD', multiscan_teacher='shared', loss_style='reference',
-             multiscan_weights=dict(seg=0.2, feat=0.0, logit=5.0, affinity=1.0), temperature=1 / 0.3,
-             max_instance_points=256)
+model = dict(type='ELiTeM2SKD')  # M2SKD's defaults (the released code's terms), as configs/m2skd_semantickitti.py

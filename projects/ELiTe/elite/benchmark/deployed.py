@@ -12,18 +12,15 @@ from typing import Dict, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import get_state_dict, save_checkpoint, weights_to_cpu
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..engine.student_onnx_export import export_onnx
 from ..engine.student_predictor import load_student_model
 from ..models.student_graph import StudentGraph, plan_inputs, student_plan
-from .data_pipeline import ensure_full_size_frames
 from .machine import machine_description
-from .model_stats import build_model, compare_model, timed_in_turn
+from .model_stats import build_model, compare_model, full_size_samples, timed_in_turn
 
 
 def student_multiply_adds(model: torch.nn.Module, points: np.ndarray) -> Dict[str, float]:
@@ -45,15 +42,8 @@ def student_multiply_adds(model: torch.nn.Module, points: np.ndarray) -> Dict[st
 
 def deployed_latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: int = 4, repeats: int = 10,
                             warmup: int = 2, data_root: str = 'data/benchmark_kitti') -> Dict:
-    ensure_full_size_frames(data_root, frames=max(scans, 1))
-    init_default_scope('mmdet3d')
     from elite_deploy.onnx_student import OnnxStudent
-    from mmdet3d.registry import DATASETS
-    cfg = Config.fromfile(config)
-    dataset_cfg = cfg.test_dataloader.dataset
-    dataset_cfg.update(data_root=data_root, ann_file='semantickitti_infos_train.pkl', test_mode=True)
-    dataset = DATASETS.build(dataset_cfg)
-    samples = [dataset[i] for i in range(min(scans, len(dataset)))]
+    samples = full_size_samples(config, data_root, scans)
     points = [s['inputs']['points'].numpy() for s in samples]
     torch.manual_seed(0)
     student = build_model(config).eval()

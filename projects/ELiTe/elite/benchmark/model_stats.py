@@ -164,6 +164,17 @@ def compare_model(name: str, backend: str = 'spconv') -> nn.Module:
     return MODELS.build(cfg.model)
 
 
+def full_size_samples(config: str, data_root: str, scans: int) -> List[dict]:
+    """Up to ``scans`` test samples of ``config``'s pipeline on full-size synthetic frames (made if missing)."""
+    ensure_full_size_frames(data_root, frames=max(scans, 1))
+    init_default_scope('mmdet3d')
+    from mmdet3d.registry import DATASETS
+    dataset_cfg = Config.fromfile(config).test_dataloader.dataset
+    dataset_cfg.update(data_root=data_root, ann_file='semantickitti_infos_train.pkl', test_mode=True)
+    dataset = DATASETS.build(dataset_cfg)
+    return [dataset[i] for i in range(min(scans, len(dataset)))]
+
+
 def latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: int = 4, repeats: int = 10,
                    warmup: int = 2, data_root: str = 'data/benchmark_kitti', backend: Optional[str] = None,
                    compare_backends: Sequence[str] = ('spconv',)) -> Dict:
@@ -173,14 +184,7 @@ def latency_report(config: str, compare: Optional[str] = 'minkunet_w32', scans: 
     ``student_ms`` / ``speedup`` are those of the config's own mode. ``backend`` sets the student's sparse backend
     (default: the config's); ``compare`` runs on each of ``compare_backends`` (``compare_by_backend``), the
     speedups against the first."""
-    ensure_full_size_frames(data_root, frames=max(scans, 1))
-    init_default_scope('mmdet3d')
-    from mmdet3d.registry import DATASETS
-    cfg = Config.fromfile(config)
-    dataset_cfg = cfg.test_dataloader.dataset
-    dataset_cfg.update(data_root=data_root, ann_file='semantickitti_infos_train.pkl', test_mode=True)
-    dataset = DATASETS.build(dataset_cfg)
-    samples = [dataset[i] for i in range(min(scans, len(dataset)))]
+    samples = full_size_samples(config, data_root, scans)
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     overrides = dict(sparse_backend=backend) if backend else {}
     models = dict(student=build_model(config, **overrides))
