@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
         print('no CUDA device here (torch.cuda.is_available() is False): nothing was checked. Run this script on a '
-              'machine with a CUDA GPU and the CUDA builds of torch and spconv (see the README, "GPU").')
+              'machine with a CUDA GPU and the CUDA builds of torch and spconv (see docs/install.md, GPU installs).')
         return 0
     kwargs = dict(configs=args.configs) if args.configs else {}
     results = run_checks(args.checks, args.device, args.kitti_frame, **kwargs)

@@ -4,7 +4,7 @@ import platform
 
 
 def machine_description() -> str:
-    """CPU model and core count, for the README's benchmark table."""
+    """CPU model and core count, for the benchmark table (docs/benchmarks.md)."""
     model = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo') as f:
