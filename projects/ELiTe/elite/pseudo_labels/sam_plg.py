@@ -34,7 +34,7 @@ import torch
 import torchvision
 from segment_anything import SamPredictor
 from segment_anything.modeling import Sam
-from segment_anything.utils.amg import batched_mask_to_box, calculate_stability_score
+from segment_anything.utils.amg import MaskData, batched_mask_to_box, calculate_stability_score
 from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor
 
@@ -412,8 +412,7 @@ class SamPseudoLabelGenerator:
         pixel_sem = _long_tensor(semantic[rows, cols], device)
         pixel_inst = _long_tensor(instance[rows, cols], device)
 
-        store = CompactMasks(hw)
-        boxes, scores, labels_sem, labels_inst, has_label, paint_inst = [], [], [], [], [], []
+        store, data = CompactMasks(hw), MaskData()  # the masks packed; their boxes, scores and labels
         for start in range(0, len(cells), self.points_per_batch):
             batch = slice(start, start + self.points_per_batch)
             logits, iou_preds, _ = self.predictor.predict_torch(
@@ -426,20 +425,15 @@ class SamPseudoLabelGenerator:
             sem, inst, has, paint = majority_labels(masks[:, rows_t, cols_t], pixel_sem, pixel_inst,
                                                     self.instance_vote)
             store.extend(masks)
-            boxes.append(batch_boxes)
-            scores.append(iou_preds.flatten(0, 1)[keep])
-            labels_sem.append(sem)
-            labels_inst.append(inst)
-            has_label.append(has)
-            paint_inst.append(paint)
+            data.cat(MaskData(boxes=batch_boxes, scores=iou_preds.flatten(0, 1)[keep], semantic=sem, instance=inst,
+                              has_label=has, paint_instance=paint))
 
-        scores_t = torch.cat(scores)
-        after_nms = box_nms(torch.cat(boxes), scores_t, self.box_nms_thresh)
-        kept = after_nms[torch.cat(has_label)[after_nms]]
-        out_sem, out_inst, painted = paint_masks(
-            semantic, instance, store.take(kept), torch.cat(labels_sem)[kept].cpu().numpy(),
-            torch.cat(labels_inst)[kept].cpu().numpy(), scores_t[kept].cpu().numpy(),
-            torch.cat(paint_inst)[kept].cpu().numpy())
+        after_nms = box_nms(data['boxes'], data['scores'], self.box_nms_thresh)
+        kept = after_nms[data['has_label'][after_nms]]
+        data.filter(kept)
+        data.to_numpy()
+        out_sem, out_inst, painted = paint_masks(semantic, instance, store.take(kept), data['semantic'],
+                                                 data['instance'], data['scores'], data['paint_instance'])
         return PseudoLabels(out_sem, out_inst, painted, num_prompts=len(cells), num_masks=3 * len(cells),
                             num_stable=len(store), num_after_nms=len(after_nms), num_painted=len(kept))
 
