@@ -4,6 +4,8 @@
 # - CheckpointCoverageHook: load_from / --resume / tools/test.py refuse a checkpoint that lacks a weight of the
 #   inference path (mmengine would only warn and run random weights);
 # - AdaLoRARankAllocationHook: AdaLoRA's rank allocation in the loop (models with an AdaLoRA teacher only).
+# Their order is set by their priorities, not by this list: AdaLoRA's (VERY_HIGH) wraps the optimiser step first
+# and the guard's (HIGH) around it, so a non-finite step is stopped before the allocation reads its gradients.
 _base_ = ['mmdet3d::_base_/default_runtime.py']
 custom_hooks = [dict(type='NonFiniteGuardHook'), dict(type='CheckpointCoverageHook'),
                 dict(type='AdaLoRARankAllocationHook')]

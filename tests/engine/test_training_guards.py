@@ -83,6 +83,37 @@ def test_diverging_training_run_exits_1_without_a_poisoned_checkpoint(synthetic_
     assert not [f for f in os.listdir(work) if f.endswith('.pth')]
 
 
+def test_a_non_finite_gradient_stops_the_step_before_adalora_reads_it():
+    """The hooks' before_train in mmengine's priority order: the guard wraps outermost, so a non-finite gradient
+    stops the step before the allocation would fold it into AdaLoRA's importance scores."""
+    from mmdet3d.registry import HOOKS
+    from mmengine.runner.priority import get_priority
+
+    from elite.models.backbones import SAMViTTeacher
+    torch.manual_seed(0)
+    teacher = SAMViTTeacher(variant='vit_tiny', tuning='adalora')
+    model = nn.Module()
+    model.teacher = teacher
+    params = [p for p in teacher.parameters() if p.requires_grad]
+    wrapper = OptimWrapper(torch.optim.SGD(params, lr=0.01))
+    runner = FakeRunner(model, wrapper)
+    runner.max_iters, runner.iter = 600, 0
+    model.parse_losses = lambda losses: (losses['loss'], {'loss': losses['loss'].detach()})
+    hooks = [HOOKS.build(h) for h in Config.fromfile(os.path.join(REPO, 'configs/_base_/default_runtime.py'))
+             .custom_hooks if h['type'] in ('NonFiniteGuardHook', 'AdaLoRARankAllocationHook')]
+    for hook in sorted(hooks, key=lambda h: get_priority(h.priority)):  # stable, as mmengine's register_hook
+        hook.before_train(runner)
+    calls = []
+    teacher.update_and_allocate = lambda step: calls.append(step)
+    loss, _ = model.parse_losses({'loss': sum(t.pow(2).mean() for t in teacher(torch.randn(1, 3, 1024, 1024),
+                                                                               (320, 1024)))})
+    loss.backward()
+    params[0].grad.view(-1)[0] = float('nan')
+    with pytest.raises(NonFiniteTrainingError, match='non-finite gradients'):
+        wrapper.step()
+    assert calls == []
+
+
 @pytest.mark.parametrize('order', ['reference', 'after_step'])
 def test_amp_overflow_is_skipped_without_tripping_the_guard_or_allocating(order):
     from elite.models.backbones import SAMViTTeacher

@@ -26,8 +26,13 @@ class NonFiniteTrainingError(RuntimeError):
 
 @HOOKS.register_module()
 class NonFiniteGuardHook(Hook):
-    """See the module docstring. ``check_gradients``: also check every gradient without AMP (a few ms a step)."""
-    priority = 'VERY_HIGH'
+    """See the module docstring. ``check_gradients``: also check every gradient without AMP (a few ms a step).
+
+    Priority ``'HIGH'``, below :class:`AdaLoRARankAllocationHook`'s ``'VERY_HIGH'``: mmengine runs ``before_train``
+    in priority order, so this hook wraps the optimiser step last, outermost, and its check comes first: a
+    non-finite step stops before AdaLoRA's allocation reads the gradients.
+    """
+    priority = 'HIGH'
 
     def __init__(self, check_gradients: bool = True) -> None:
         self.check_gradients = check_gradients
