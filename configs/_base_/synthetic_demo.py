@@ -6,11 +6,11 @@
 # block is one dict that the demo unpacks; its keys then merge into the inherited ones as usual).
 synthetic_data_root = 'data/synthetic_kitti/'
 demo_epochs = 40
+synthetic_loader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=synthetic_data_root))
 synthetic_demo = dict(
-    train_dataloader=dict(batch_size=2, num_workers=0, persistent_workers=False,
-                          dataset=dict(data_root=synthetic_data_root)),
-    test_dataloader=dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=synthetic_data_root)),
-    val_dataloader=dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=synthetic_data_root)),
+    train_dataloader=dict(synthetic_loader, batch_size=2),
+    test_dataloader=synthetic_loader,
+    val_dataloader=synthetic_loader,
     train_cfg=dict(max_epochs=demo_epochs, val_interval=demo_epochs),
     default_hooks=dict(logger=dict(interval=8), checkpoint=dict(interval=10, save_best=None)),
     log_processor=dict(window_size=8),
