@@ -23,6 +23,7 @@ and AdaLoRA's orthogonal regulariser (``loss_orth``). Single-stage KD (Table II 
 final heads: the student's classifier from the fused 2D classifier. At inference only the student runs,
 exactly as :class:`PointVoxelSegmentor` (``tools/export_student.py`` writes it alone).
 """
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -38,6 +39,19 @@ from .point_segmentor import PointVoxelSegmentor
 
 KD_MODES = ('multi_stage', 'single_stage')
 STAGE_SUPERVISION = ('voxel', 'point')
+
+
+@dataclass
+class TeacherFeatures:
+    """The teacher's decoded features per stage at the projected points and at the pixels its 2D losses use (the
+    same tensors unless dense image labels are given), and those pixels' labels."""
+    at_points: List[Tensor]
+    at_pixels: List[Tensor]
+    pixel_labels: Tensor
+
+    @property
+    def dense(self) -> bool:
+        return any(p is not q for p, q in zip(self.at_pixels, self.at_points))
 
 
 @MODELS.register_module()
@@ -130,40 +144,58 @@ class PPMSKD(PointVoxelSegmentor):
 
     def ppmskd_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, stage_features: StageFeatures,
                       main_logits: Tensor) -> Dict[str, Tensor]:
-        """All PPMSKD losses given the student's stage features and logits (reused by ELiTeM2SKD)."""
+        """All PPMSKD losses given the student's stage features and logits (reused by ELiTeM2SKD): the student
+        head's, each stage's (:meth:`stage_losses`), the fused 2D head's (:meth:`fused_losses`) and AdaLoRA's."""
         losses = self.decode_head.loss_by_feat(main_logits, batch_data_samples)
         labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
+        teacher = self.teacher_features(batch_inputs_dict, batch_data_samples, labels)
+        point_index = batch_inputs_dict['point_pixels'].point_index
+        if self.kd_mode == 'multi_stage':
+            for stage in range(len(self.patch_decoders)):
+                losses.update(self.stage_losses(stage, stage_features, teacher, labels, point_index))
+        losses.update(self.fused_losses(teacher, main_logits, point_index))
+        losses['loss_orth'] = self.teacher.orthogonal_regularisation()
+        return losses
+
+    def teacher_features(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, labels: Tensor
+                         ) -> TeacherFeatures:
+        """The teacher's tokens decoded per stage, at the projected points and at the pixels of the 2D losses: every
+        labelled pixel when dense image labels come with the images, else the points' pixels."""
         if 'point_pixels' not in batch_inputs_dict:
             raise KeyError('PPMSKD needs the point-to-pixel correspondence: train with a camera pipeline '
                            '(ProjectPointsToImage, PackPointImageInputs) and PointImageDataPreprocessor')
         correspondence: PointPixels = batch_inputs_dict['point_pixels']
-        point_index, point_pixels = correspondence.point_index, correspondence.pixels
-        # the 2D losses use every labelled pixel when dense labels come with the images, else the points' pixels
         dense = all(hasattr(s, IMAGE_LABEL) for s in batch_data_samples)
         if dense:
-            pixels, pixel_labels = self.labelled_pixels(batch_data_samples, point_pixels.img_hw)
+            pixels, pixel_labels = self.labelled_pixels(batch_data_samples, correspondence.pixels.img_hw)
         else:
-            pixels, pixel_labels = point_pixels, labels[point_index]
-        tokens = self.teacher(batch_inputs_dict['imgs'])
-        point_features, pixel_features = [], []
-        for i, (decoder, stage_tokens) in enumerate(zip(self.patch_decoders, tokens)):
+            pixels, pixel_labels = correspondence.pixels, labels[correspondence.point_index]
+        at_points, at_pixels = [], []
+        for decoder, stage_tokens in zip(self.patch_decoders, self.teacher(batch_inputs_dict['imgs'])):
             cells = decoder.decode(stage_tokens)
-            point_features.append(decoder.sample(cells, point_pixels))
-            pixel_features.append(decoder.sample(cells, pixels) if dense else point_features[i])
-            if self.kd_mode != 'multi_stage':
-                continue
-            stage_logits, stage_labels, point_logits = self.student_stage(stage_features, i, labels, point_index)
-            teacher_logits = decoder.classifier(point_features[i])
-            pixel_logits = decoder.classifier(pixel_features[i]) if dense else teacher_logits
-            losses.update(named(self.point_decoders[i].loss_by_labels(stage_logits, stage_labels), f'point_stage{i}'))
-            losses.update(named(decoder.classifier.loss_by_labels(pixel_logits, pixel_labels), f'patch_stage{i}'))
-            losses[f'loss_kd_stage{i}'] = self.kd_loss(point_logits, teacher_logits)
-        fused_logits = self.fused_classifier(torch.cat(pixel_features, dim=1))
-        losses.update(named(self.fused_classifier.loss_by_labels(fused_logits, pixel_labels), 'patch_fused'))
+            at_points.append(decoder.sample(cells, correspondence.pixels))
+            at_pixels.append(decoder.sample(cells, pixels) if dense else at_points[-1])
+        return TeacherFeatures(at_points, at_pixels, pixel_labels)
+
+    def stage_losses(self, stage: int, stage_features: StageFeatures, teacher: TeacherFeatures, labels: Tensor,
+                     point_index: Tensor) -> Dict[str, Tensor]:
+        """Stage ``stage``: the student's stage head, the teacher's patch head and the KL between them."""
+        classifier = self.patch_decoders[stage].classifier
+        stage_logits, stage_labels, point_logits = self.student_stage(stage_features, stage, labels, point_index)
+        teacher_logits = classifier(teacher.at_points[stage])
+        pixel_logits = classifier(teacher.at_pixels[stage]) if teacher.dense else teacher_logits
+        losses = named(self.point_decoders[stage].loss_by_labels(stage_logits, stage_labels), f'point_stage{stage}')
+        losses.update(named(classifier.loss_by_labels(pixel_logits, teacher.pixel_labels), f'patch_stage{stage}'))
+        losses[f'loss_kd_stage{stage}'] = self.kd_loss(point_logits, teacher_logits)
+        return losses
+
+    def fused_losses(self, teacher: TeacherFeatures, main_logits: Tensor, point_index: Tensor) -> Dict[str, Tensor]:
+        """The fused 2D head on all stages; with single-stage KD also the KL from it to the student's head."""
+        fused_logits = self.fused_classifier(torch.cat(teacher.at_pixels, dim=1))
+        losses = named(self.fused_classifier.loss_by_labels(fused_logits, teacher.pixel_labels), 'patch_fused')
         if self.kd_mode == 'single_stage':
-            point_fused = self.fused_classifier(torch.cat(point_features, dim=1)) if dense else fused_logits
+            point_fused = self.fused_classifier(torch.cat(teacher.at_points, dim=1)) if teacher.dense else fused_logits
             losses['loss_kd'] = self.kd_loss(main_logits[point_index], point_fused)
-        losses['loss_orth'] = self.teacher.orthogonal_regularisation()
         return losses
 
     def student_stage(self, stage_features, stage: int, labels: Tensor, point_index: Tensor
