@@ -144,3 +144,21 @@ def test_export_refuses_a_student_it_does_not_cover(tmp_path, capsys):
     assert load_tool('export_student').main(['missing.pth', str(tmp_path / 'm.onnx'), '--format', 'onnx',
                                              '--config', config]) == 1
     assert 'ONNX export covers the SPVCNNLite student, not MinkUNet' in capsys.readouterr().err
+
+
+def test_benchmark_counts_the_students_multiply_adds_from_its_kernel_pairs(student_checkpoint, exported,
+                                                                          full_scans):
+    """tools/benchmark.py latency --deployed: the convolutions' multiply-adds are those of the active kernel pairs,
+    4 convolutions per stage, (centre + non-centre pairs) x 64 x 64 each, computed here from the plan."""
+    from elite.benchmark.deployed import student_multiply_adds
+    from elite.engine.student_predictor import load_student_model
+    model = load_student_model(CONFIG, student_checkpoint, sparse_backend='kernel_map')
+    points = full_scans['kitti']
+    plan = student_plan(points, OnnxStudent(exported).meta['grid'])
+    voxels = [len(plan['coors'])] + [len(plan[f'stage{i}.out_coors']) for i in range(3)]
+    pairs = [sum(len(plan[f'stage{i}.kmap{j}.in']) for j in range(26)) for i in range(4)]
+    expected_conv = sum(4 * (v + p) * 64 * 64 for v, p in zip(voxels, pairs))
+    counted = student_multiply_adds(model, points)
+    assert counted['conv_multiply_adds'] == expected_conv
+    assert counted['multiply_adds'] == counted['conv_multiply_adds'] + counted['point_layer_multiply_adds']
+    assert counted['point_layer_multiply_adds'] > len(points) * 10 * 64  # the point MLP's first layer at least

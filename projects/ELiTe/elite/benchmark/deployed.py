@@ -18,22 +18,17 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..engine.student_onnx_export import export_onnx
 from ..engine.student_predictor import load_student_model
-from ..models.student_graph import StudentGraph, plan_inputs, student_plan
+from ..models.student_graph import student_graph_inputs
 from .machine import machine_description
 from .model_stats import build_model, compare_model, full_size_samples, timed_in_turn
 
 
 def student_multiply_adds(model: torch.nn.Module, points: np.ndarray) -> Dict[str, float]:
     """Multiply-adds of the student on one scan: all matrix products, and those of the sparse convolutions."""
-    from mmdet3d.structures import Det3DDataSample
-    voxels = model.data_preprocessor(dict(inputs=dict(points=[torch.from_numpy(points)]),
-                                          data_samples=[Det3DDataSample()]))['inputs']['voxels']
-    graph = StudentGraph(model.backbone, model.decode_head, voxels['spatial_shape'], voxels['voxel_size'],
-                         voxels['point_cloud_range']).eval()
     with torch.no_grad():
-        plan = student_plan(model.backbone, voxels)
+        graph, _, inputs = student_graph_inputs(model, torch.from_numpy(points))
         with FlopCounterMode(display=False) as counter:
-            graph(*[plan[name] for name in plan_inputs(len(model.backbone.stages))])
+            graph(*inputs)
     total = counter.get_total_flops() / 2
     conv = sum(flops for module, counts in counter.get_flop_counts().items() if module.endswith(('conv1', 'conv2'))
                for flops in counts.values()) / 2

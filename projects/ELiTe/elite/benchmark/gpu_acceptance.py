@@ -123,11 +123,10 @@ def full_scan(kitti_frame: Optional[str]) -> torch.Tensor:
 
 
 def student_logits(model, points: torch.Tensor, device: str) -> torch.Tensor:
-    from mmdet3d.structures import Det3DDataSample
+    from ..models.data_preprocessor import preprocess_scan
     model.to(device).eval()
-    data = model.data_preprocessor(dict(inputs=dict(points=[points.to(device)]), data_samples=[Det3DDataSample()]))
     with torch.no_grad():
-        return model.decode_head(model.extract_feat(data['inputs'])).cpu()
+        return model.decode_head(model.extract_feat(preprocess_scan(model.data_preprocessor, points.to(device)))).cpu()
 
 
 def build_student(backend: str, seed: int = 0):

@@ -45,6 +45,7 @@ def student_host_syncs(config: str, points: int = 120000) -> Dict:
     from mmdet3d.structures import Det3DDataSample, PointData
 
     from ..datasets.synthetic import lidar_scan, make_scene
+    from ..models.data_preprocessor import preprocess_scan
     from .model_stats import build_model
     model = build_model(config)
     rng = np.random.default_rng(0)
@@ -53,9 +54,8 @@ def student_host_syncs(config: str, points: int = 120000) -> Dict:
 
     def infer() -> None:
         model.eval()
-        data = model.data_preprocessor(dict(inputs=dict(points=scans[:1]), data_samples=[Det3DDataSample()]))
         with torch.no_grad():
-            model.decode_head(model.extract_feat(data['inputs']))
+            model.decode_head(model.extract_feat(preprocess_scan(model.data_preprocessor, scans[0])))
 
     def train() -> None:
         model.train()

@@ -14,6 +14,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from ..engine.student_predictor import build_model  # noqa: F401  (also this module's, for the tools)
 from ..models.backbones.stage_grids import GRIDS
 from .data_pipeline import ensure_full_size_frames
 from .machine import machine_description
@@ -32,15 +33,6 @@ def count(parameters: Iterable[nn.Parameter], trainable: Optional[bool] = None) 
     """Number of values in ``parameters`` (each tensor once); only (non-)trainable ones if ``trainable``."""
     unique = {id(p): p for p in parameters}.values()
     return sum(p.numel() for p in unique if trainable is None or p.requires_grad == trainable)
-
-
-def build_model(config: str, **backbone) -> nn.Module:
-    """The config's model; ``backbone`` overrides its backbone's arguments (e.g. ``grid='nested'``)."""
-    init_default_scope('mmdet3d')
-    from mmdet3d.registry import MODELS
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.update(backbone)
-    return MODELS.build(cfg.model)
 
 
 def parameter_report(model: nn.Module) -> Dict:

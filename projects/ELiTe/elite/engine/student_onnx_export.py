@@ -8,35 +8,35 @@ is checked before it is written: onnxruntime's logits on a generated scan must m
 import json
 import os
 import warnings
-from typing import Dict
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..datasets.semantickitti_labels import CLASS_NAMES, LEARNING_MAP_INV, PALETTE
-from ..models.student_graph import StudentGraph, plan_inputs, student_plan
+from ..models.student_graph import plan_inputs, student_graph_inputs
 from .student_predictor import load_student_model
 
 OPSET = 18
 METADATA_KEY = 'elite_student'  # read by elite_deploy.onnx_student
 
 
-def example_scan(grid: Dict, num_points: int = 6000, seed: int = 0) -> np.ndarray:
-    """A small scan inside the grid whose voxels have neighbours at every offset (a tracing input)."""
+def example_scan(point_cloud_range: Sequence[float], num_points: int = 6000, seed: int = 0) -> np.ndarray:
+    """A small scan inside the range whose voxels have neighbours at every offset (a tracing input)."""
     rng = np.random.default_rng(seed)
-    low, high = np.asarray(grid['point_cloud_range'][:3]), np.asarray(grid['point_cloud_range'][3:])
+    low, high = np.asarray(point_cloud_range[:3]), np.asarray(point_cloud_range[3:])
     centre, size = (low + high) / 2, np.minimum(high - low, 8.0)
     xyz = centre + (rng.random((num_points, 3)) - 0.5) * size * np.array([1.0, 1.0, 0.25])
     return np.concatenate([xyz, rng.random((num_points, 1))], 1).astype(np.float32)
 
 
-def student_metadata(model: nn.Module) -> Dict:
+def student_metadata(model: nn.Module, voxels: Dict) -> Dict:
+    """What the runner needs besides the graph: the grid of ``voxels`` (the data preprocessor's output), the stage
+    scales and the label tables."""
     layer = model.data_preprocessor.voxel_layer
-    range32 = np.asarray(layer.point_cloud_range, dtype=np.float32)
-    shape = [int(c) for c in np.round((range32[3:] - range32[:3]) / np.asarray(layer.voxel_size, dtype=np.float32))]
     grid = dict(point_cloud_range=[float(v) for v in layer.point_cloud_range],
-                voxel_size=[float(v) for v in layer.voxel_size], spatial_shape=shape,
+                voxel_size=[float(v) for v in layer.voxel_size], spatial_shape=list(voxels['spatial_shape']),
                 scales=list(model.backbone.scales), in_channels=model.backbone.in_channels)
     return dict(grid=grid, class_names=list(CLASS_NAMES), palette=[list(c) for c in PALETTE],
                 train_to_raw=[LEARNING_MAP_INV[i] for i in range(len(CLASS_NAMES))], opset=OPSET)
@@ -50,22 +50,18 @@ def export_onnx(config: str, checkpoint: str, out: str, check_points: int = 6000
     if backbone_type != 'SPVCNNLite':
         raise ValueError(f'{config}: ONNX export covers the SPVCNNLite student, not {backbone_type}')
     model = load_student_model(config, checkpoint, sparse_backend='kernel_map')
-    meta = student_metadata(model)
-    points = torch.from_numpy(example_scan(meta['grid'], check_points))
-    from mmdet3d.structures import Det3DDataSample
-    voxels = model.data_preprocessor(dict(inputs=dict(points=[points]), data_samples=[Det3DDataSample()]))['inputs'][
-        'voxels']
-    graph = StudentGraph(model.backbone, model.decode_head, voxels['spatial_shape'], voxels['voxel_size'],
-                         voxels['point_cloud_range']).eval()
+    layer = model.data_preprocessor.voxel_layer
+    points = torch.from_numpy(example_scan(layer.point_cloud_range, check_points))
     names = plan_inputs(len(model.backbone.stages))
     with torch.no_grad():
-        plan = student_plan(model.backbone, voxels)
-        expected = graph(*[plan[n] for n in names]).numpy()
+        graph, voxels, inputs = student_graph_inputs(model, points)
+        meta = student_metadata(model, voxels)
+        expected = graph(*inputs).numpy()
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         tmp = out + '.tmp'
         with warnings.catch_warnings():  # the tracer's notes on the custom ScatterND op's eager body
             warnings.simplefilter('ignore', torch.jit.TracerWarning)
-            torch.onnx.export(graph, tuple(plan[n] for n in names), tmp, input_names=names, output_names=['logits'],
+            torch.onnx.export(graph, inputs, tmp, input_names=names, output_names=['logits'],
                               opset_version=OPSET, dynamo=False,
                               dynamic_axes={n: {0: n.replace('.', '_') + '_rows'} for n in names}
                               | {'logits': {0: 'points_rows'}})

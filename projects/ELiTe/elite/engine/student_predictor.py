@@ -14,16 +14,22 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 from torch import nn
 
+from ..models.data_preprocessor import preprocess_scan
 from .hooks.checkpoint_coverage import CheckpointCoverageHook
+
+
+def build_model(config: str, **backbone) -> nn.Module:
+    """The config's model; ``backbone`` overrides its backbone's arguments (e.g. ``grid='nested'``)."""
+    init_default_scope('mmdet3d')
+    from mmdet3d.registry import MODELS
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.update(backbone)
+    return MODELS.build(cfg.model)
 
 
 def load_student_model(config: str, checkpoint: str, **backbone_overrides) -> nn.Module:
     """``config``'s model (backbone keys overridden) with ``checkpoint``'s weights, in eval mode on the CPU."""
-    init_default_scope('mmdet3d')
-    from mmdet3d.registry import MODELS
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.update(backbone_overrides)
-    model = MODELS.build(cfg.model)
+    model = build_model(config, **backbone_overrides)
     state = _load_checkpoint(checkpoint, map_location='cpu')
     CheckpointCoverageHook().after_load_checkpoint(SimpleNamespace(model=model, _load_from=checkpoint), state)
     load_state_dict(model, state.get('state_dict', state), strict=False)
@@ -32,13 +38,10 @@ def load_student_model(config: str, checkpoint: str, **backbone_overrides) -> nn
 
 def checkpoint_predictor(config: str, checkpoint: str, device: str = 'cpu') -> Callable[[np.ndarray], np.ndarray]:
     """``predict(points (N, 4) float32) -> (N, num_classes) float32 logits`` of ``config``'s student."""
-    from mmdet3d.structures import Det3DDataSample
     model = load_student_model(config, checkpoint).to(device)
 
     @torch.no_grad()
     def predict(points: np.ndarray) -> np.ndarray:
-        batch = dict(inputs=dict(points=[torch.from_numpy(np.ascontiguousarray(points)).to(device)]),
-                     data_samples=[Det3DDataSample()])
-        inputs = model.data_preprocessor(batch)['inputs']
+        inputs = preprocess_scan(model.data_preprocessor, torch.from_numpy(np.ascontiguousarray(points)).to(device))
         return model.decode_head(model.extract_feat(inputs)).float().cpu().numpy()
     return predict

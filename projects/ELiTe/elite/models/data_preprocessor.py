@@ -8,7 +8,7 @@ from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample, PointData
 from mmdet3d.structures.det3d_data_sample import SampleList
-from torch import Tensor
+from torch import Tensor, nn
 
 from .point_pixels import PointPixels
 from .sparse.spconv_cpu import install_spconv_cpu_fixes
@@ -26,6 +26,11 @@ def unique_voxels(coors: Tensor, bounds: Optional[Sequence[int]] = None) -> tupl
     """
     voxel_coors, point2voxel = unique_rows(coors, bounds)
     return voxel_coors, point2voxel, first_index(point2voxel, len(voxel_coors))
+
+
+def preprocess_scan(data_preprocessor: nn.Module, points: Tensor) -> Dict:
+    """The model inputs of one scan (N, C) for inference: a batch of one, without labels or image."""
+    return data_preprocessor(dict(inputs=dict(points=[points]), data_samples=[Det3DDataSample()]))['inputs']
 
 
 @MODELS.register_module()

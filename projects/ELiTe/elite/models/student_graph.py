@@ -7,13 +7,15 @@ results (:data:`PLAN_INPUTS`); ``elite_deploy.student_plan`` does the same in nu
 with onnxruntime and numpy alone. :class:`StudentGraph` is the backbone and head on the kernel-map backend with
 the plan given, the module that is exported.
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .backbones.stage_grids import StageTransfer
+from .data_preprocessor import preprocess_scan
 from .sparse.kernel_map import NON_CENTRE, KernelMap, submanifold_kernel_map
+from .utils import group_counts
 
 POINT_INPUTS = ('points', 'point_coors', 'point2voxel', 'coors', 'point2leaf')
 STAGE_INPUTS = ('out_coors', 'pair_in', 'pair_out', 'pair_points', 'context', 'context_sizes', 'out_of_leaf') + tuple(
@@ -36,8 +38,7 @@ def student_plan(backbone: nn.Module, voxel_dict: Dict) -> Dict[str, Tensor]:
     coors = voxel_dict['coors']
     for i, (transfer, shape) in enumerate(zip(transfers, backbone.stage_shapes(voxel_dict['spatial_shape']))):
         kmap = submanifold_kernel_map(coors, shape)
-        context_sizes = torch.zeros(transfer.num_context, dtype=torch.long).index_add_(
-            0, transfer.context, torch.ones_like(transfer.context))
+        context_sizes = group_counts(transfer.context, transfer.num_context, torch.long)
         plan.update({f'stage{i}.{name}': value for name, value in zip(STAGE_INPUTS, (
             transfer.coors, transfer.pair_in, transfer.pair_out, transfer.pair_points, transfer.context,
             context_sizes, transfer.out_of_leaf, *(rows for pair in kmap.pairs for rows in pair)))})
@@ -78,3 +79,14 @@ class StudentGraph(nn.Module):
                           voxel_size=self.voxel_size, point_cloud_range=self.point_cloud_range,
                           stage_plan=(transfers, named['point2leaf'], kernel_maps))
         return self.head(self.backbone(voxel_dict))
+
+
+def student_graph_inputs(model: nn.Module, points: Tensor) -> Tuple[StudentGraph, Dict, Tuple[Tensor, ...]]:
+    """For a segmentor whose student runs on the kernel-map backend: its :class:`StudentGraph` (eval mode), the
+    voxels of ``points`` (N, >= 4) from its data preprocessor, and the graph's inputs for them, in order."""
+    voxels = preprocess_scan(model.data_preprocessor, points)['voxels']
+    graph = StudentGraph(model.backbone, model.decode_head, voxels['spatial_shape'], voxels['voxel_size'],
+                         voxels['point_cloud_range']).eval()
+    plan = student_plan(model.backbone, voxels)
+    return graph, voxels, tuple(plan[name] for name in plan_inputs(len(model.backbone.stages)))
+

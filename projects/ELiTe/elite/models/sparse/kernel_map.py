@@ -99,10 +99,10 @@ class KernelMapConv3d(nn.Module):
     def forward(self, x: KernelMapTensor) -> KernelMapTensor:
         features, kernels, pairs = x.features, self.kernels(), x.submanifold_map().pairs
         out = features @ kernels[CENTRE]  # the centre offset: every voxel with itself, no scatter
-        products = [(features.index_select(0, in_rows) @ kernels[k]).to(out.dtype)
-                    for k, (in_rows, _) in zip(NON_CENTRE, pairs)]
+        products = ((features.index_select(0, in_rows) @ kernels[k]).to(out.dtype)
+                    for k, (in_rows, _) in zip(NON_CENTRE, pairs))  # made one at a time
         if torch.onnx.is_in_onnx_export():  # one scatter: onnxruntime copies the output buffer at each one
-            return x.replace_feature(index_add_rows(out, torch.cat([o for _, o in pairs]), torch.cat(products)))
+            return x.replace_feature(index_add_rows(out, torch.cat([o for _, o in pairs]), torch.cat(list(products))))
         for (_, out_rows), product in zip(pairs, products):
             out.index_add_(0, out_rows, product)
         return x.replace_feature(out)
