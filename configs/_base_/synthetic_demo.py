@@ -23,4 +23,4 @@ synthetic_class_weight = [1.4257, 2.7502, 17.1192, 17.1192, 17.1192, 4.1638, 17.
 # synthetic class weights in every head's cross-entropy
 synthetic_ce = dict(loss_decode=dict(class_weight=synthetic_class_weight))
 tiny_elite = dict(teacher=dict(variant='vit_tiny'), patch_decoder=dict(in_channels=64, channels=32, **synthetic_ce),
-                  decode_head=synthetic_ce, point_decoder=synthetic_ce, fused_decoder=synthetic_ce)
+                  decode_head=synthetic_ce, auxiliary_head=synthetic_ce, fused_decoder=synthetic_ce)

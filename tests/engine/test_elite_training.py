@@ -27,13 +27,13 @@ def test_short_elite_run_lowers_losses_and_allocates_ranks(synthetic_root, tmp_p
     runner.train()
 
     history = runner.message_hub.log_scalars
-    names = [k for k in history if k.startswith('train/loss_')]
+    names = [k for k in history if k.startswith('train/') and 'loss_' in k]
     supervised = [k for k in names if 'kd' not in k and 'orth' not in k]
     assert len(supervised) == 2 * (1 + 4 * 2 + 1)  # CE + Lovasz of the student, 4 point and 4 patch stages, fused
     for name in supervised:
         values = history[name].data[0]
         assert np.mean(values[-3:]) < np.mean(values[:3]), (name, values)
-    kd = [history[f'train/loss_kd_stage{i}'].data[0] for i in range(4)]
+    kd = [history[f'train/kd_{i}.loss_kd'].data[0] for i in range(4)]
     assert all(np.isfinite(v).all() and (v >= 0).all() for v in kd)
 
     # AdaLoRA: T = 12 steps from the runner, budget down to target_r on every adapted matrix at the end

@@ -37,7 +37,7 @@ def test_minkunet_family_student_distils(synthetic_root, config):
     cfg.model.patch_decoder.update(in_channels=64, channels=32)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).train()
-    assert [d.conv_seg[0].in_features for d in model.point_decoders] == [256, 128, 96, 96]
+    assert [d.conv_seg[0].in_features for d in model.auxiliary_head] == [256, 128, 96, 96]
     batch = synthetic_batch(model, synthetic_root)
     voxels = batch['inputs']['voxels']
     stages = model.extract_feat(batch['inputs'])
@@ -66,7 +66,7 @@ def test_minkunet_family_student_distils(synthetic_root, config):
         torch.testing.assert_close(model.extract_feat(batch['inputs'])[3], own[voxels['point2voxel_map']])
     model.train()
     losses = model(**batch, mode='loss')
-    assert {f'loss_kd_stage{i}' for i in range(4)} <= set(losses)
+    assert {f'kd_{i}.loss_kd' for i in range(4)} <= set(losses)
     sum(losses.values()).backward()
     assert all(p.grad is not None for p in model.backbone.parameters())
 

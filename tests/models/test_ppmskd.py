@@ -54,16 +54,17 @@ def test_losses_are_named_and_no_kd_gradient_reaches_the_teacher(setup):
     model.train()
     data = model.data_preprocessor(batch, training=True)
     losses = model(**data, mode='loss')
-    expected = {'loss_sem_seg', 'loss_lovasz', 'loss_patch_fused_sem_seg', 'loss_patch_fused_lovasz', 'loss_orth'} | {
-        f'loss_{kind}_stage{i}_{term}' for kind in ('point', 'patch') for term in ('sem_seg', 'lovasz')
-        for i in range(4)} | {f'loss_kd_stage{i}' for i in range(4)}
+    # mmdet3d's naming: each head's losses under its prefix (auxiliary heads aux_I, as EncoderDecoder3D)
+    expected = {'loss_sem_seg', 'loss_lovasz', 'patch_fused.loss_sem_seg', 'patch_fused.loss_lovasz', 'loss_orth'} | {
+        f'{kind}_{i}.loss_{term}' for kind in ('aux', 'patch') for term in ('sem_seg', 'lovasz')
+        for i in range(4)} | {f'kd_{i}.loss_kd' for i in range(4)}
     assert set(losses) == expected
     assert all(torch.isfinite(v) for v in losses.values())
     model.zero_grad()
-    sum(losses[f'loss_kd_stage{i}'] for i in range(4)).backward()
+    sum(losses[f'kd_{i}.loss_kd'] for i in range(4)).backward()
     teacher_grads = [p.grad for p in model.teacher.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     assert teacher_grads == []
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.point_decoders.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.auxiliary_head.parameters())
     model.zero_grad()
 
 
@@ -87,9 +88,9 @@ def test_single_stage_kd_distils_final_heads(synthetic_root, setup):
     cfg.model.kd_mode = 'single_stage'
     model = MODELS.build(cfg.model).train()
     losses = model(**model.data_preprocessor(batch, training=True), mode='loss')
-    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'loss_patch_fused_sem_seg', 'loss_patch_fused_lovasz',
+    assert set(losses) == {'loss_sem_seg', 'loss_lovasz', 'patch_fused.loss_sem_seg', 'patch_fused.loss_lovasz',
                            'loss_kd', 'loss_orth'}
-    assert not hasattr(model, 'point_decoders')
+    assert not model.with_auxiliary_head
 
 
 def test_inference_is_the_student_alone_and_matches_the_export(synthetic_root, setup, tmp_path):
@@ -141,7 +142,7 @@ def test_stage_heads_are_per_voxel_on_the_voxel_branch_at_scales_1_2_4_8(setup):
             branch = features.branch_features[stage]
             assert len(branch) == len(unique) == len(logits)
             assert torch.equal(voxel_labels, reference_voxelize_labels(labels, full_coors))
-            torch.testing.assert_close(point_logits, model.point_decoders[stage](branch)[point2voxel[point_index]])
+            torch.testing.assert_close(point_logits, model.auxiliary_head[stage](branch)[point2voxel[point_index]])
     model.train()
 
 
@@ -156,17 +157,18 @@ def test_point_stage_supervision_option(setup):
             features = model.extract_feat(data['inputs'])
             logits, stage_labels, point_logits = model.student_stage(features, 1, labels, point_index)
         assert len(logits) == len(labels) and torch.equal(stage_labels, labels)
-        torch.testing.assert_close(point_logits, model.point_decoders[1](features[1])[point_index])
+        torch.testing.assert_close(point_logits, model.auxiliary_head[1](features[1])[point_index])
     finally:
         model.stage_supervision = 'voxel'
 
 
 def test_checkpoints_of_the_earlier_head_layout_still_load(setup):
-    """Before the heads were decode heads, their linear layers were saved as point_decoders.I.classifier.N,
-    patch_decoders.I.classifier.N and fused_classifier.N: such a checkpoint loads strictly, every value in place."""
+    """Before the heads were decode heads, their linear layers were saved as point_decoders.I.classifier.N (the
+    stage heads, now auxiliary_head.I.conv_seg.N), patch_decoders.I.classifier.N and fused_classifier.N: such a
+    checkpoint loads strictly, every value in place."""
     cfg, model, _ = setup
     state = model.state_dict()
-    renames = [(r'^(point_decoders\.\d+\.)conv_seg\.', r'\1classifier.'),
+    renames = [(r'^auxiliary_head(\.\d+\.)conv_seg\.', r'point_decoders\1classifier.'),
                (r'^(patch_decoders\.\d+\.classifier\.)conv_seg\.', r'\1'),
                (r'^fused_classifier\.conv_seg\.', 'fused_classifier.')]
     old = OrderedDict()

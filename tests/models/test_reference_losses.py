@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 
-from elite.models.segmentors.m2skd import affinity_loss, reference_logit_loss
+from elite.models.losses import affinity_loss, log_ratio_kd_loss
 from elite.models.utils import majority_vote
 
 
@@ -62,8 +62,8 @@ def test_reference_logit_term_is_the_released_formula():
             for r in range(3)]
     kept = [v for v in rows if v > 0.01]
     assert len(kept) == 1  # the identical row (0) and the nearly identical one (< 0.01) are dropped
-    torch.testing.assert_close(reference_logit_loss(student, teacher), kept[0].float())
-    assert reference_logit_loss(student, student).item() == 0
+    torch.testing.assert_close(log_ratio_kd_loss(student, teacher), kept[0].float())
+    assert log_ratio_kd_loss(student, student).item() == 0
 
 
 def test_class_affinity_sums_over_classes():

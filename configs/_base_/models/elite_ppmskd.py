@@ -1,7 +1,9 @@
 # ELiTe (the paper's teacher and PPMSKD): the SPVCNNLite student distilled from a SAM ViT-B teacher tuned with
 # AdaLoRA, through upscale-interpolate patch decoders and multi-stage KD (PPMSKD).
-# Every head owns its losses; each term's weight is its loss's loss_weight (reference code: point stage heads
-# CE + Lovasz 1, patch stage heads 1/4, KD 0.05/4, fused 2D head 1; CE class weights as the student's).
+# Every head owns its losses; each term's weight is its loss's loss_weight (reference code: the stage heads
+# (auxiliary_head, one PointDecoder per stage) CE + Lovasz 1, patch stage heads 1/4, fused 2D head 1; CE class
+# weights as the student's). The KD term is PPMSKD's default loss_kd (mmdet's KnowledgeDistillationKLDivLoss,
+# T = 1, element-wise mean as the reference, weight 0.05 / num_stages).
 _base_ = ['./spvcnnlite.py']
 
 num_classes = 19
@@ -24,12 +26,9 @@ model = dict(
     patch_decoder=dict(type='PatchDecoder', in_channels=768, channels=96, num_classes=num_classes,
                        variant='upscale_interpolate',
                        loss_decode=dict(stage_ce, loss_weight=0.25), loss_lovasz=dict(stage_lovasz, loss_weight=0.25)),
-    point_decoder=dict(type='PointDecoder', channels=64, mid_channels=128, num_classes=num_classes,
+    auxiliary_head=dict(type='PointDecoder', channels=64, mid_channels=128, num_classes=num_classes,
                        loss_decode=stage_ce, loss_lovasz=stage_lovasz),
     fused_decoder=dict(type='PointDecoder', mid_channels=192, loss_decode=stage_ce, loss_lovasz=stage_lovasz),
-    # T = 1: kl_div(log_softmax(student), softmax(teacher)), element-wise mean as the reference; a per-point
-    # mean (F.kl_div's 'batchmean') is loss_weight x num_classes
-    loss_kd=dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=1, reduction='mean', loss_weight=0.05 / 4),
     num_stages=4,
     kd_mode='multi_stage',  # 'single_stage' = Table II row b
     # stage heads on the voxel-branch outputs (scales 1, 2, 4, 8), per-voxel CE + Lovasz on majority labels,

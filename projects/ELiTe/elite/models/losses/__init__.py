@@ -1,4 +1,6 @@
 """Losses the reference code computes and mmdet / mmdet3d do not."""
+from .affinity import AffinityLoss, affinity_loss
 from .cross_entropy import WeightedMeanCrossEntropyLoss
+from .log_ratio_kd import LogRatioKDLoss, log_ratio_kd_loss
 
-__all__ = ['WeightedMeanCrossEntropyLoss']
+__all__ = ['AffinityLoss', 'LogRatioKDLoss', 'WeightedMeanCrossEntropyLoss', 'affinity_loss', 'log_ratio_kd_loss']

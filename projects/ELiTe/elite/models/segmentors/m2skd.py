@@ -3,154 +3,162 @@
 The batch holds fused scans (``MultiScanHardInstances``: the scan plus hard-class instances gathered from
 the previous scans) and ``original_mask``. The student sees only the original points; the teacher, the
 student network itself by default (shared weights) or a separate copy, sees the fused scan and is also
-trained on it (``loss_multiscan_seg``). The student learns from the teacher at the original points, in one
-of two loss styles (``loss_style``):
+trained on it. The student learns from the teacher at the original points, in one of two loss styles
+(``loss_style``). Both segmentors here, :class:`M2SKD` (the student alone) and :class:`ELiTeM2SKD` (with PPMSKD),
+hold the multi-scan side as one component, :class:`MultiScanDistiller`, configured as ``model.multiscan``. Each term
+is a registered loss with its ``loss_weight`` (``loss_multiscan_seg``, ``loss_feat_kd``, ``loss_logit_kd``,
+``loss_affinity_kd``); the style's defaults are :data:`STYLE_LOSSES`, a config key overrides them key by key.
 
 ``'reference'`` (default; the released code, skyshoumeng/M2SKD ``segmentator_3d_asymm_spconv.py`` and
 ``train_cylinder_asym.py``):
 
-- ``loss_multiscan_seg``: 0.2 x unweighted CE of the teacher on the fused points whose 0.1 m voxel's majority
-  label differs from that voxel's label in the single scan (mostly the gathered instance points);
-- no feature term (its weight is 0 there);
-- ``loss_logit_kd``: 5 x the mean, over the points where it exceeds 0.01, of
-  ``mean_c p_t |log((p_t + 1e-6) / (p_s + 1e-6))|`` with ``p = softmax(0.3 logits)`` (T = 1 / 0.3, no T^2);
-- ``loss_affinity_kd``: per hard class, the cosine-similarity matrix of the class's points' 19-d logits, L1
-  between teacher and student, summed over the classes.
+- ``loss_multiscan_seg``: 0.2 x unweighted CE (``WeightedMeanCrossEntropyLoss`` without class weights) of the
+  teacher on the fused points whose 0.1 m voxel's majority label differs from that voxel's label in the single scan
+  (mostly the gathered instance points);
+- no feature term;
+- ``loss_logit_kd`` (``LogRatioKDLoss``): 5 x the mean, over the points where it exceeds 0.01, of ``mean_c p_t
+  |log((p_t + 1e-6) / (p_s + 1e-6))|`` with ``p = softmax(0.3 logits)`` (T = 1 / 0.3, no T^2);
+- ``loss_affinity_kd`` (``AffinityLoss``, ``reduction='sum'``): per hard class, the cosine-similarity matrix of the
+  class's points' 19-d logits, L1 between teacher and student, summed over the classes.
 
-``'abstract'`` (the paper's abstract): the teacher's full segmentation loss; ``loss_feat_kd``, the mean squared
-error between the stage features; ``loss_logit_kd``, KL between the softened distributions times T^2 (T about
-3.3); ``loss_affinity_kd``, per hard-class *instance* the cosine-similarity matrix of its points' stage
-features, L1 between teacher and student.
+``'abstract'`` (the paper's abstract): the teacher head's own segmentation losses on the fused scan (logged as
+``multiscan.loss_sem_seg`` / ``multiscan.loss_lovasz``); ``loss_feat_kd``, the mean squared error between the stage
+features (mmdet's ``MSELoss``, averaged over the stages); ``loss_logit_kd``, KL between the softened distributions
+times T^2, T = 3.3 (mmdet's ``KnowledgeDistillationKLDivLoss``); ``loss_affinity_kd``, per hard-class *instance* the
+cosine-similarity matrix of its points' stage features, L1 between teacher and student, averaged.
 
 The teacher's side is detached in every KD term. Inference uses the single-scan student only. The reference
 computes its terms per Cylinder3D voxel; this student predicts per point, so they are per point here.
 """
 import copy
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmdet3d.datasets import SemanticKittiDataset
+from mmdet3d.models.utils import add_prefix
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import SampleList
-from torch import Tensor
+from torch import Tensor, nn
 
 from ...datasets.transforms.multiscan import HARD_CLASSES
 from ..stage_features import StageFeatures
 from ..utils import majority_vote
-from .point_segmentor import PointVoxelSegmentor
+from .point_segmentor import PointVoxelSegmentor, single_scan_inputs
 from .ppmskd import PPMSKD
 
 LOSS_STYLES = ('reference', 'abstract')
-DEFAULT_WEIGHTS = dict(reference=dict(seg=0.2, feat=0.0, logit=5.0, affinity=1.0),
-                       abstract=dict(seg=1.0, feat=1.0, logit=1.0, affinity=1.0))
-DEFAULT_TEMPERATURE = dict(reference=1 / 0.3, abstract=3.3)
+TEACHERS = ('shared', 'separate', 'frozen')
+HEAD_LOSSES = 'head'  # loss_multiscan_seg: the teacher head's own losses
+# Each style's terms; a key set to None is left out. In the abstract style the KL is F.kl_div's per-point
+# ('batchmean') mean times T^2, i.e. mmdet's class-mean KD loss times the 19 classes.
+STYLE_LOSSES = dict(
+    reference=dict(loss_multiscan_seg=dict(type='WeightedMeanCrossEntropyLoss', loss_weight=0.2),
+                   loss_feat_kd=None,
+                   loss_logit_kd=dict(type='LogRatioKDLoss', scale=0.3, threshold=0.01, loss_weight=5.0),
+                   loss_affinity_kd=dict(type='AffinityLoss', reduction='sum', loss_weight=1.0)),
+    abstract=dict(loss_multiscan_seg=HEAD_LOSSES,
+                  loss_feat_kd=dict(type='mmdet.MSELoss', loss_weight=1.0),
+                  loss_logit_kd=dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=3.3, loss_weight=19.0),
+                  loss_affinity_kd=dict(type='AffinityLoss', reduction='mean', loss_weight=1.0)))
+# options of earlier versions, given to the segmentor itself, and what replaced them
+FLAT_OPTIONS = ('multiscan_teacher', 'multiscan_weights', 'loss_style', 'temperature', 'hard_classes',
+                'max_instance_points')
 
 
-def affinity_loss(student: Tensor, teacher: Tensor, groups: List[Tensor], reduction: str = 'mean') -> Tensor:
-    """The mean |cos-sim matrix of the student - that of the teacher| among each group's rows, averaged
-    (``'mean'``) or summed (``'sum'``, the reference's sum over classes) over the groups.
+class MultiScanDistiller(nn.Module):
+    """The multi-scan teacher and the M2SKD terms (see the module docstring), for a single-scan student.
 
-    student / teacher: (N, C) features of the same points; groups: index tensors (instances or classes).
-    """
-    losses = []
-    for index in groups:
-        s = F.normalize(student[index], dim=1)
-        t = F.normalize(teacher[index], dim=1)
-        losses.append((s @ s.t() - t @ t.t()).abs().mean())
-    if not losses:
-        return student.sum() * 0
-    stacked = torch.stack(losses)
-    return stacked.sum() if reduction == 'sum' else stacked.mean()
-
-
-def reference_logit_loss(student_logits: Tensor, teacher_logits: Tensor, scale: float = 0.3,
-                         threshold: float = 0.01) -> Tensor:
-    """M2SKD's released logit term per row: ``mean_c p_t |log((p_t + 1e-6) / (p_s + 1e-6))|`` with
-    ``p = softmax(scale * logits)``, averaged over the rows where it exceeds ``threshold`` (0 if none)."""
-    p_s = F.softmax(student_logits * scale, dim=1)
-    p_t = F.softmax(teacher_logits.detach() * scale, dim=1)
-    per_row = (p_t * torch.log((p_t + 1e-6) / (p_s + 1e-6)).abs()).mean(dim=1)
-    kept = per_row[per_row > threshold]
-    return kept.mean() if len(kept) else per_row.sum() * 0
-
-
-class MultiScanDistillation:
-    """The M2SKD losses on top of a single-scan segmentor (mixed into :class:`M2SKD` and :class:`ELiTeM2SKD`).
-
-    Args (besides the segmentor's):
-        multiscan_teacher: ``'shared'`` (the student's own weights on the fused scan, default),
-            ``'separate'`` (a trained copy) or ``'frozen'`` (a fixed copy, e.g. from ``load_from``).
-        loss_style: ``'reference'`` (the released code's terms, default) or ``'abstract'`` (see the module).
-        multiscan_weights: ``seg``, ``feat``, ``logit``, ``affinity``; unset ones take the style's defaults
-            (reference 0.2, 0, 5, 1; abstract 1, 1, 1, 1).
-        temperature: logit softening; None = the style's (reference 1 / 0.3, abstract 3.3).
-        hard_classes: classes whose instances (abstract) or points (reference) give the affinity loss.
+    Args:
+        student: the student's (backbone, decode head); copied for a ``'separate'`` or ``'frozen'`` teacher.
+        teacher: ``'shared'`` (the student's own weights on the fused scan, default), ``'separate'`` (a trained
+            copy) or ``'frozen'`` (a fixed copy, e.g. from ``load_from``).
+        loss_style: ``'reference'`` (the released code's terms, default) or ``'abstract'``.
+        loss_multiscan_seg, loss_feat_kd, loss_logit_kd, loss_affinity_kd: loss configs, merged onto the
+            style's (:data:`STYLE_LOSSES`; e.g. ``loss_logit_kd=dict(loss_weight=2.0)``); None leaves the term out.
+        hard_classes: classes whose instances (abstract) or points (reference) give the affinity term.
         max_instance_points: rows per affinity matrix (a random subset beyond, drawn anew at every step).
     """
 
-    def __init__(self, multiscan_teacher: str = 'shared', multiscan_weights: Optional[Dict[str, float]] = None,
-                 loss_style: str = 'reference', temperature: Optional[float] = None,
-                 hard_classes: Sequence[str] = HARD_CLASSES, max_instance_points: int = 256, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if multiscan_teacher not in ('shared', 'separate', 'frozen'):
-            raise ValueError(f"multiscan_teacher must be 'shared', 'separate' or 'frozen', got {multiscan_teacher!r}")
-        self.multiscan_teacher = multiscan_teacher
-        if multiscan_teacher != 'shared':
-            self.multiscan_backbone = copy.deepcopy(self.backbone)
-            self.multiscan_head = copy.deepcopy(self.decode_head)
-            if multiscan_teacher == 'frozen':  # load its weights with load_from / init_cfg; it never trains
-                self.multiscan_backbone.requires_grad_(False)
-                self.multiscan_head.requires_grad_(False)
+    def __init__(self, student: Tuple[nn.Module, nn.Module], teacher: str = 'shared',
+                 loss_style: str = 'reference', hard_classes: Sequence[str] = HARD_CLASSES,
+                 max_instance_points: int = 256, **losses: Optional[Dict]) -> None:
+        super().__init__()
+        if teacher not in TEACHERS:
+            raise ValueError(f'model.multiscan.teacher must be one of {TEACHERS}, got {teacher!r}')
         if loss_style not in LOSS_STYLES:
-            raise ValueError(f'loss_style must be one of {LOSS_STYLES}, got {loss_style!r}')
-        self.loss_style = loss_style
-        self.multiscan_weights = dict(DEFAULT_WEIGHTS[loss_style])
-        self.multiscan_weights.update(multiscan_weights or {})
-        if multiscan_teacher == 'separate' and not self.multiscan_weights['seg']:
+            raise ValueError(f'model.multiscan.loss_style must be one of {LOSS_STYLES}, got {loss_style!r}')
+        unknown = set(losses) - set(STYLE_LOSSES[loss_style])
+        if unknown:
+            raise ValueError(f'model.multiscan: unknown options {sorted(unknown)}; the terms are '
+                             f'{sorted(STYLE_LOSSES[loss_style])}')
+        self.teacher, self.loss_style = teacher, loss_style
+        if teacher != 'shared':
+            self.backbone, self.head = (copy.deepcopy(m) for m in student)
+            if teacher == 'frozen':  # load its weights with load_from / init_cfg; it never trains
+                self.requires_grad_(False)
+        configs = {name: merged(default, losses.get(name, default))
+                   for name, default in STYLE_LOSSES[loss_style].items()}
+        self.head_seg_losses = configs['loss_multiscan_seg'] == HEAD_LOSSES
+        for name, config in configs.items():
+            setattr(self, name, MODELS.build(config) if isinstance(config, dict) else None)
+        trains_teacher = self.head_seg_losses or (self.loss_multiscan_seg is not None
+                                                  and self.loss_multiscan_seg.loss_weight > 0)
+        if teacher == 'separate' and not trains_teacher:
             # every KD term detaches the teacher: without its own loss the copy gets no gradient, never trains,
             # and DDP (without find_unused_parameters) stops at its unused parameters
-            raise ValueError("multiscan_teacher='separate' trains the copy with multiscan_weights['seg'] only, which "
-                             "is 0 here: set a seg weight, or use multiscan_teacher='frozen' for a fixed teacher")
-        self.temperature = DEFAULT_TEMPERATURE[loss_style] if temperature is None else temperature
+            raise ValueError("model.multiscan.teacher='separate' trains the copy with loss_multiscan_seg only, which "
+                             "is off here: give it a loss_weight, or use teacher='frozen' for a fixed teacher")
         classes = SemanticKittiDataset.METAINFO['classes']
         self.hard_class_ids = torch.tensor([classes.index(c) for c in hard_classes])
         self.max_instance_points = max_instance_points
 
-    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: StageFeatures,
-                           logits: Tensor) -> Dict[str, Tensor]:
-        """The segmentor's own losses on the single scan (the student head's; PPMSKD's all)."""
-        return self.decode_head.loss_by_feat(logits, samples)
+    def networks(self, student: Tuple[nn.Module, nn.Module]) -> Tuple[nn.Module, nn.Module]:
+        return student if self.teacher == 'shared' else (self.backbone, self.head)
 
-    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        single_inputs = self.split_inputs(batch_inputs_dict)
-        single_samples = single_inputs['data_samples']
-        features = self.extract_feat(single_inputs)
-        logits = self.decode_head(features)
-        losses = self.single_scan_losses(single_inputs, single_samples, features, logits)
-        losses.update(self.multiscan_losses(batch_inputs_dict, batch_data_samples, features, logits))
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, student: Tuple[nn.Module, nn.Module],
+             student_features: StageFeatures, student_logits: Tensor) -> Dict[str, Tensor]:
+        """The teacher on the fused scan, its own loss, then the KD terms at the original points."""
+        backbone, head = self.networks(student)
+        teacher_features = backbone(batch_inputs_dict['voxels'])
+        # every term in float32 (under AMP the logits come in float16)
+        teacher_logits, student_logits = head(teacher_features).float(), student_logits.float()
+        original = torch.cat([s.original_mask for s in batch_data_samples])
+        labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
+        losses = {}
+        if self.teacher != 'frozen':
+            losses.update(self.teacher_losses(batch_inputs_dict, batch_data_samples, head, teacher_logits, labels,
+                                              original))
+        target_logits = teacher_logits[original].detach()
+        per_point = self.loss_feat_kd is not None or self.loss_style == 'abstract'
+        if per_point:
+            student_stages = [f.float() for f in student_features]  # per point (N, C_i) each
+            teacher_stages = [f[original].detach().float() for f in teacher_features]
+        if self.loss_feat_kd is not None:
+            losses['loss_feat_kd'] = torch.stack(
+                [self.loss_feat_kd(s, t) for s, t in zip(student_stages, teacher_stages)]).mean()
+        if self.loss_logit_kd is not None:
+            losses['loss_logit_kd'] = self.loss_logit_kd(student_logits, target_logits)
+        if self.loss_affinity_kd is not None:
+            if self.loss_style == 'reference':  # per hard class, on the logits
+                pair, groups = (student_logits, target_logits), self.class_groups(labels[original])
+            else:  # per hard-class instance, on the stage features
+                pair = (torch.cat(student_stages, 1), torch.cat(teacher_stages, 1))
+                groups = self.instance_groups(batch_data_samples)
+            losses['loss_affinity_kd'] = self.loss_affinity_kd(*pair, groups)
         return losses
 
-    def predict(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> SampleList:
-        """The single-scan student; on fused scans only the original points are predicted (and scored)."""
-        if 'original_mask' in batch_data_samples[0]:
-            batch_inputs_dict = self.split_inputs(batch_inputs_dict)
-            batch_data_samples = batch_inputs_dict['data_samples']
-        return super().predict(batch_inputs_dict, batch_data_samples)
-
-    def multiscan_networks(self):
-        if self.multiscan_teacher == 'shared':
-            return self.backbone, self.decode_head
-        return self.multiscan_backbone, self.multiscan_head
-
-    @staticmethod
-    def split_inputs(batch_inputs_dict: Dict) -> Dict:
-        """The student's single-scan inputs and data samples, which the data preprocessor derives from the fused
-        batch."""
-        if 'single_scan' not in batch_inputs_dict:
-            raise KeyError('M2SKD needs the single-scan inputs of the fused scans: use PointImageDataPreprocessor '
-                           'and a pipeline with MultiScanHardInstances (it marks the original points)')
-        return batch_inputs_dict['single_scan']
+    def teacher_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, head: nn.Module,
+                       teacher_logits: Tensor, labels: Tensor, original: Tensor) -> Dict[str, Tensor]:
+        """The teacher's own loss on the fused scan: its head's (abstract), or ``loss_multiscan_seg`` on the points
+        of the changed voxels (reference)."""
+        if self.head_seg_losses:
+            return add_prefix(head.loss_by_feat(teacher_logits, batch_data_samples), 'multiscan')
+        if self.loss_multiscan_seg is None:
+            return {}
+        changed = self.changed_points(batch_inputs_dict['voxels'], labels, original, head.ignore_index)
+        target = torch.where(changed, labels, torch.full_like(labels, head.ignore_index))
+        return dict(loss_multiscan_seg=self.loss_multiscan_seg(teacher_logits, target,
+                                                               ignore_index=head.ignore_index))
 
     def instance_groups(self, batch_data_samples: SampleList) -> List[Tensor]:
         """Index groups (into the concatenated original points) of each hard-class instance."""
@@ -180,79 +188,87 @@ class MultiScanDistillation:
         groups = [(labels == c).nonzero()[:, 0] for c in self.hard_class_ids.tolist()]
         return [self.subset(g) for g in groups if len(g) > 1]
 
-    def changed_points(self, voxels: Dict, labels: Tensor, original: Tensor) -> Tensor:
+    @staticmethod
+    def changed_points(voxels: Dict, labels: Tensor, original: Tensor, ignore_index: int) -> Tensor:
         """(N_fused,) bool: fused points whose voxel's majority label (over all its points) differs from its
         single-scan label, the majority over the voxel's original points alone (ignore where it holds none): the
         reference's "changed" voxels (M2SKD ``dataset_semantickitti.py`` votes the single-scan labels on
         ``[:org_len]``, ``train_cylinder_asym.py`` ignores the voxels where both agree). Gathered points do not
         vote in the single-scan label, so a voxel that they outnumber but that keeps its class is unchanged."""
         point2voxel = voxels['point2voxel_map']
-        num_voxels, ignore = len(voxels['coors']), self.decode_head.ignore_index
+        num_voxels = len(voxels['coors'])
         fused = majority_vote(labels, point2voxel, num_voxels)
         single = majority_vote(labels[original], point2voxel[original], num_voxels)
         has_original = torch.zeros(num_voxels, dtype=torch.bool, device=labels.device)
         has_original[point2voxel[original]] = True
-        single = torch.where(has_original, single, torch.full_like(single, ignore))
+        single = torch.where(has_original, single, torch.full_like(single, ignore_index))
         return (fused != single)[point2voxel]
 
-    def multiscan_losses(self, batch_inputs_dict: Dict, batch_data_samples: SampleList,
-                         student_features: StageFeatures, student_logits: Tensor) -> Dict[str, Tensor]:
-        """The multi-scan teacher on the fused scan, then the terms of ``loss_style``."""
-        backbone, head = self.multiscan_networks()
-        teacher_features = backbone(batch_inputs_dict['voxels'])
-        # every term in float32 (under AMP the logits come in float16: 1 / (p + 1e-6) overflows there)
-        teacher_logits, student_logits = head(teacher_features).float(), student_logits.float()
-        original = torch.cat([s.original_mask for s in batch_data_samples])
-        if self.loss_style == 'reference':
-            return self.reference_terms(batch_inputs_dict, batch_data_samples, student_logits, teacher_logits,
-                                        original)
-        w, temperature = self.multiscan_weights, self.temperature
-        losses = {}
-        if self.multiscan_teacher != 'frozen':
-            seg = head.loss_by_feat(teacher_logits, batch_data_samples)
-            losses['loss_multiscan_seg'] = w['seg'] * sum(seg.values())
-        student_features = [f.float() for f in student_features]  # per point (N, C_i) each
-        target_features = [f[original].detach().float() for f in teacher_features]
-        target_logits = teacher_logits[original].detach()
-        losses['loss_feat_kd'] = w['feat'] * torch.stack(
-            [F.mse_loss(s, t) for s, t in zip(student_features, target_features)]).mean()
-        losses['loss_logit_kd'] = w['logit'] * temperature ** 2 * F.kl_div(
-            F.log_softmax(student_logits / temperature, dim=1), F.softmax(target_logits / temperature, dim=1),
-            reduction='batchmean')
-        losses['loss_affinity_kd'] = w['affinity'] * affinity_loss(
-            torch.cat(student_features, 1), torch.cat(target_features, 1), self.instance_groups(batch_data_samples))
-        return losses
 
-    def reference_terms(self, batch_inputs_dict: Dict, batch_data_samples: SampleList, student_logits: Tensor,
-                        teacher_logits: Tensor, original: Tensor) -> Dict[str, Tensor]:
-        """The released code's terms (module docstring), per point."""
-        head = self.multiscan_networks()[1]
-        labels = torch.cat([s.gt_pts_seg.pts_semantic_mask for s in batch_data_samples]).long()
-        w = self.multiscan_weights
-        losses = {}
-        if self.multiscan_teacher != 'frozen' and w['seg']:
-            changed = self.changed_points(batch_inputs_dict['voxels'], labels, original)
-            target = torch.where(changed, labels, torch.full_like(labels, head.ignore_index))
-            seg = (F.cross_entropy(teacher_logits, target, ignore_index=head.ignore_index)
-                   if (target != head.ignore_index).any() else teacher_logits.sum() * 0)
-            losses['loss_multiscan_seg'] = w['seg'] * seg
-        target_logits = teacher_logits[original].detach()
-        losses['loss_logit_kd'] = w['logit'] * reference_logit_loss(student_logits, target_logits,
-                                                                    1 / self.temperature)
-        losses['loss_affinity_kd'] = w['affinity'] * affinity_loss(
-            student_logits, target_logits, self.class_groups(labels[original]), reduction='sum')
+def merged(default: Union[Dict, str, None], given: Union[Dict, str, None]) -> Union[Dict, str, None]:
+    """A loss config given in ``model.multiscan`` over the style's default: keys of a dict override the default's."""
+    if isinstance(default, dict) and isinstance(given, dict) and 'type' not in given:
+        return dict(default, **given)
+    return given
+
+
+def multiscan_distiller(segmentor: PointVoxelSegmentor, multiscan: Optional[Dict]) -> MultiScanDistiller:
+    return MultiScanDistiller((segmentor.backbone, segmentor.decode_head), **(multiscan or {}))
+
+
+def refuse_flat_options(kwargs: Dict) -> None:
+    """Earlier versions took M2SKD's options on the segmentor; say where they went."""
+    flat = [key for key in FLAT_OPTIONS if key in kwargs]
+    if flat:
+        raise ValueError(f'M2SKD options {flat} now go in model.multiscan=dict(...): teacher= (was '
+                         'multiscan_teacher), loss_style=, hard_classes=, max_instance_points=, and one loss config '
+                         'per term with its loss_weight (loss_multiscan_seg, loss_feat_kd, loss_logit_kd, '
+                         'loss_affinity_kd; they replace multiscan_weights and temperature). See docs/method.md.')
+
+
+MULTISCAN_RENAMES = {'multiscan_backbone.': 'multiscan.backbone.', 'multiscan_head.': 'multiscan.head.'}
+
+
+@MODELS.register_module()
+class M2SKD(PointVoxelSegmentor):
+    """The student trained on single scans with a multi-scan teacher (see the module docstring).
+
+    Args (besides the segmentor's):
+        multiscan: the :class:`MultiScanDistiller`'s options (teacher, loss style, losses).
+    """
+    RENAMED_PREFIXES = MULTISCAN_RENAMES
+
+    def __init__(self, multiscan: Optional[Dict] = None, **kwargs) -> None:
+        refuse_flat_options(kwargs)
+        super().__init__(**kwargs)
+        self.multiscan = multiscan_distiller(self, multiscan)
+
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        single = single_scan_inputs(batch_inputs_dict)
+        features = self.extract_feat(single)
+        logits = self.decode_head(features)
+        losses = self.decode_head.loss_by_feat(logits, single['data_samples'])
+        losses.update(self.multiscan.loss(batch_inputs_dict, batch_data_samples, (self.backbone, self.decode_head),
+                                          features, logits))
         return losses
 
 
 @MODELS.register_module()
-class M2SKD(MultiScanDistillation, PointVoxelSegmentor):
-    """The student trained on single scans with a multi-scan teacher (see the module docstring)."""
+class ELiTeM2SKD(PPMSKD):
+    """PPMSKD (image teacher) and M2SKD (multi-scan teacher) on one student at once: PPMSKD's args and
+    ``multiscan`` (see :class:`M2SKD`)."""
+    RENAMED_PREFIXES = {**PPMSKD.RENAMED_PREFIXES, **MULTISCAN_RENAMES}
 
+    def __init__(self, multiscan: Optional[Dict] = None, **kwargs) -> None:
+        refuse_flat_options(kwargs)
+        super().__init__(**kwargs)
+        self.multiscan = multiscan_distiller(self, multiscan)
 
-@MODELS.register_module()
-class ELiTeM2SKD(MultiScanDistillation, PPMSKD):
-    """PPMSKD (image teacher) and M2SKD (multi-scan teacher) on one student at once; args of both."""
-
-    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: StageFeatures,
-                           logits: Tensor) -> Dict[str, Tensor]:
-        return self.ppmskd_losses(inputs, samples, features, logits)
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        single = single_scan_inputs(batch_inputs_dict)
+        features = self.extract_feat(single)
+        logits = self.decode_head(features)
+        losses = self.ppmskd_losses(single, single['data_samples'], features, logits)
+        losses.update(self.multiscan.loss(batch_inputs_dict, batch_data_samples, (self.backbone, self.decode_head),
+                                          features, logits))
+        return losses

@@ -19,6 +19,16 @@ class PointVoxelSegmentor(EncoderDecoder3D):
     ``Seg3DTTAModel`` and visualisers expect.
     """
 
+    # earlier versions' names of submodules in checkpoints, moved to their names now when a checkpoint is read
+    RENAMED_PREFIXES: Dict[str, str] = {}
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        for old, new in self.RENAMED_PREFIXES.items():
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                value = state_dict.pop(key)
+                state_dict.setdefault(prefix + new + key[len(prefix + old):], value)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extract_feat(self, batch_inputs_dict: Dict) -> StageFeatures:
         return self.backbone(batch_inputs_dict['voxels'])
 
@@ -26,6 +36,11 @@ class PointVoxelSegmentor(EncoderDecoder3D):
         return self.decode_head.loss(self.extract_feat(batch_inputs_dict), batch_data_samples, self.train_cfg)
 
     def predict(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> SampleList:
+        """On fused multi-scan batches (``original_mask``, M2SKD's pipelines) only the scan's own points are
+        predicted, and scored: the data preprocessor derives their inputs and data samples (``single_scan``)."""
+        if 'original_mask' in batch_data_samples[0]:
+            batch_inputs_dict = single_scan_inputs(batch_inputs_dict)
+            batch_data_samples = batch_inputs_dict['data_samples']
         logits = self.decode_head(self.extract_feat(batch_inputs_dict))
         counts = [len(p) for p in batch_inputs_dict['points']]
         for sample, chunk in zip(batch_data_samples, logits.split(counts)):
@@ -37,3 +52,11 @@ class PointVoxelSegmentor(EncoderDecoder3D):
 
     def _forward(self, batch_inputs_dict: Dict, batch_data_samples: OptSampleList = None) -> Tensor:
         return self.decode_head(self.extract_feat(batch_inputs_dict))
+
+
+def single_scan_inputs(batch_inputs_dict: Dict) -> Dict:
+    """The single-scan inputs (with their ``data_samples``) of a fused multi-scan batch."""
+    if 'single_scan' not in batch_inputs_dict:
+        raise KeyError('a fused multi-scan batch needs its single-scan inputs: use PointImageDataPreprocessor '
+                       'and a pipeline with MultiScanHardInstances (it marks the original points)')
+    return batch_inputs_dict['single_scan']

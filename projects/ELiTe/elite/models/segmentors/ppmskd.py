@@ -2,19 +2,22 @@
 
 Training (the paper's PPMSKD), for each stage i of the student and of the teacher:
 
-- a :class:`PointDecoder` classifies the student's stage features: by default (``stage_supervision='voxel'``,
-  the reference ``arch_elite.py``) the voxel branch's output at the stage's input scale (1, 2, 4, 8), with
-  CE + Lovasz per voxel against the majority label of its points, its logits broadcast to the points for
-  the KL; with ``'point'`` the stage's per-point features, CE + Lovasz on all points;
+- an auxiliary head (``auxiliary_head``, a :class:`PointDecoder` per stage) classifies the student's stage
+  features: by default (``stage_supervision='voxel'``, the reference ``arch_elite.py``) the voxel branch's output
+  at the stage's input scale (1, 2, 4, 8), with CE + Lovasz per voxel against the majority label of its points, its
+  logits broadcast to the points for the KL; with ``'point'`` the stage's per-point features, CE + Lovasz on all
+  points;
 - a :class:`PatchDecoder` decodes the teacher's stage tokens at the pixels of the projected points and
   classifies them: CE + Lovasz on those points' labels, weight 1/4;
 - KL(teacher || student) between the two, on the projected points, with the teacher detached: ``loss_kd``,
   mmdet's ``KnowledgeDistillationKLDivLoss`` (T = 1: ``kl_div(log_softmax(student), softmax(teacher))``, the
   reference code's element-wise mean), weight 0.05 / 4.
 
-Every head owns its losses and their weights (``loss_decode`` / ``loss_lovasz`` of the point, patch and fused
-decoders, ``loss_kd``); this class wires the heads together. The point-to-pixel correspondence comes batch-global
-from the data preprocessor (``inputs['point_pixels']``).
+Every head owns its losses and their weights (``loss_decode`` / ``loss_lovasz`` of the auxiliary, patch and fused
+heads, ``loss_kd``); this class wires the heads together and logs each head's losses under its prefix, as mmdet3d's
+``EncoderDecoder3D`` does (``add_prefix``): ``aux_I.`` (stage I's auxiliary head), ``patch_I.`` (its patch head),
+``kd_I.loss_kd`` and ``patch_fused.``; the student's own head logs ``loss_sem_seg`` / ``loss_lovasz``. The
+point-to-pixel correspondence comes batch-global from the data preprocessor (``inputs['point_pixels']``).
 
 With dense image labels (SAM pseudo-labels, ``img_seg_label`` on the data samples) the 2D losses use
 every labelled pixel instead of the points' pixels; the KD terms stay on the points. Also: the student's
@@ -24,9 +27,10 @@ final heads: the student's classifier from the fused 2D classifier. At inference
 exactly as :class:`PointVoxelSegmentor` (``tools/export_student.py`` writes it alone).
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+from mmdet3d.models.utils import add_prefix
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import SampleList
 from torch import Tensor, nn
@@ -61,8 +65,8 @@ class PPMSKD(PointVoxelSegmentor):
     Args:
         teacher: the image backbone config (``SAMViTTeacher``); returns one token map per stage.
         patch_decoder: config of one :class:`PatchDecoder` (copied per stage), with its 2D losses.
-        point_decoder: config of one :class:`PointDecoder` (copied per stage, its ``channels`` set to the
-            stage's width), with its losses.
+        auxiliary_head: the student's stage heads: one :class:`PointDecoder` config (copied per stage, its
+            ``channels`` set to the stage's width) or a list of ``num_stages``, with their losses.
         fused_decoder: the fused 2D classifier, a :class:`PointDecoder` on the stages' pixel features
             concatenated (its ``channels`` set here), with its losses.
         loss_kd: the KD term (default mmdet's ``KnowledgeDistillationKLDivLoss``, T = 1, weight 0.05 / stages).
@@ -73,8 +77,12 @@ class PPMSKD(PointVoxelSegmentor):
             per image enter the 2D losses (a random subset; None = all, as the paper).
     """
 
+    # earlier versions' names of submodules in checkpoints (read by PointVoxelSegmentor._load_from_state_dict)
+    RENAMED_PREFIXES = {'point_decoders.': 'auxiliary_head.'}
+
     def __init__(self, backbone: Dict, decode_head: Dict, teacher: Dict, patch_decoder: Dict,
-                 point_decoder: Dict, fused_decoder: Optional[Dict] = None, loss_kd: Optional[Dict] = None,
+                 auxiliary_head: Union[Dict, List[Dict]], fused_decoder: Optional[Dict] = None,
+                 loss_kd: Optional[Dict] = None,
                  num_stages: int = 4, kd_mode: str = 'multi_stage', stage_supervision: str = 'voxel',
                  max_dense_pixels: Optional[int] = None, **kwargs) -> None:
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
@@ -90,10 +98,7 @@ class PPMSKD(PointVoxelSegmentor):
         self.patch_decoders = nn.ModuleList(
             MODELS.build(dict(patch_decoder, with_classifier=kd_mode == 'multi_stage')) for _ in range(num_stages))
         if kd_mode == 'multi_stage':
-            # a student with stages of different widths says so in `stage_channels` (e.g. MinkUNetStageFeatures)
-            widths = getattr(self.backbone, 'stage_channels', [point_decoder.get('channels', 64)] * num_stages)
-            self.point_decoders = nn.ModuleList(
-                MODELS.build(dict(point_decoder, channels=width)) for width in widths)
+            self._init_auxiliary_head(self.stage_head_configs(auxiliary_head, num_stages))
         fused_decoder = dict(dict(type='PointDecoder', mid_channels=192), **(fused_decoder or {}))
         self.fused_classifier = MODELS.build(
             dict(fused_decoder, channels=num_stages * self.patch_decoders[0].channels,
@@ -101,13 +106,23 @@ class PPMSKD(PointVoxelSegmentor):
         self.loss_kd = MODELS.build(loss_kd or dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=1,
                                                     loss_weight=0.05 / num_stages))
 
+    def stage_head_configs(self, auxiliary_head: Union[Dict, List[Dict]], num_stages: int) -> List[Dict]:
+        """One head config per stage; one config given is copied, its ``channels`` set to each stage's width (a
+        student with stages of different widths says so in ``stage_channels``, e.g. the MinkUNet adapter)."""
+        if isinstance(auxiliary_head, (list, tuple)):
+            if len(auxiliary_head) != num_stages:
+                raise ValueError(f'PPMSKD: auxiliary_head lists {len(auxiliary_head)} heads for {num_stages} stages')
+            return list(auxiliary_head)
+        widths = getattr(self.backbone, 'stage_channels', [auxiliary_head.get('channels', 64)] * num_stages)
+        return [dict(auxiliary_head, channels=width) for width in widths]
+
     # ------------------------------------------------------------------ parameter bookkeeping (benchmark)
     def student_modules(self) -> List[nn.Module]:
         return [self.backbone, self.decode_head]
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         heads = [self.patch_decoders, self.fused_classifier] + (
-            [self.point_decoders] if self.kd_mode == 'multi_stage' else [])
+            [self.auxiliary_head] if self.kd_mode == 'multi_stage' else [])
         teacher = list(self.teacher.parameters())
         return dict(student=[p for m in self.student_modules() for p in m.parameters()],
                     teacher_trainable=[p for p in teacher if p.requires_grad],
@@ -179,20 +194,20 @@ class PPMSKD(PointVoxelSegmentor):
 
     def stage_losses(self, stage: int, stage_features: StageFeatures, teacher: TeacherFeatures, labels: Tensor,
                      point_index: Tensor) -> Dict[str, Tensor]:
-        """Stage ``stage``: the student's stage head, the teacher's patch head and the KL between them."""
+        """Stage ``stage``: the student's auxiliary head, the teacher's patch head and the KL between them."""
         classifier = self.patch_decoders[stage].classifier
         stage_logits, stage_labels, point_logits = self.student_stage(stage_features, stage, labels, point_index)
         teacher_logits = classifier(teacher.at_points[stage])
         pixel_logits = classifier(teacher.at_pixels[stage]) if teacher.dense else teacher_logits
-        losses = named(self.point_decoders[stage].loss_by_labels(stage_logits, stage_labels), f'point_stage{stage}')
-        losses.update(named(classifier.loss_by_labels(pixel_logits, teacher.pixel_labels), f'patch_stage{stage}'))
-        losses[f'loss_kd_stage{stage}'] = self.kd_loss(point_logits, teacher_logits)
+        losses = add_prefix(self.auxiliary_head[stage].loss_by_labels(stage_logits, stage_labels), f'aux_{stage}')
+        losses.update(add_prefix(classifier.loss_by_labels(pixel_logits, teacher.pixel_labels), f'patch_{stage}'))
+        losses[f'kd_{stage}.loss_kd'] = self.kd_loss(point_logits, teacher_logits)
         return losses
 
     def fused_losses(self, teacher: TeacherFeatures, main_logits: Tensor, point_index: Tensor) -> Dict[str, Tensor]:
         """The fused 2D head on all stages; with single-stage KD also the KL from it to the student's head."""
         fused_logits = self.fused_classifier(torch.cat(teacher.at_pixels, dim=1))
-        losses = named(self.fused_classifier.loss_by_labels(fused_logits, teacher.pixel_labels), 'patch_fused')
+        losses = add_prefix(self.fused_classifier.loss_by_labels(fused_logits, teacher.pixel_labels), 'patch_fused')
         if self.kd_mode == 'single_stage':
             point_fused = self.fused_classifier(torch.cat(teacher.at_points, dim=1)) if teacher.dense else fused_logits
             losses['loss_kd'] = self.kd_loss(main_logits[point_index], point_fused)
@@ -202,7 +217,7 @@ class PPMSKD(PointVoxelSegmentor):
                       ) -> Tuple[Tensor, Tensor, Tensor]:
         """Stage ``stage``'s student logits and labels for its segmentation loss, and its logits at the points
         ``point_index`` (those with a pixel) for the KL."""
-        decoder = self.point_decoders[stage]
+        decoder = self.auxiliary_head[stage]
         if self.stage_supervision == 'point':
             logits = decoder(stage_features[stage])  # per point
             return logits, labels, logits[point_index]
@@ -215,7 +230,3 @@ class PPMSKD(PointVoxelSegmentor):
         logits = decoder(branch)
         return logits, majority_vote(labels, point2voxel, len(branch)), logits[point2voxel[point_index]]
 
-
-def named(losses: Dict[str, Tensor], head: str) -> Dict[str, Tensor]:
-    """A head's ``loss_sem_seg`` / ``loss_lovasz`` logged as ``loss_{head}_sem_seg`` / ``loss_{head}_lovasz``."""
-    return {f'loss_{head}_{key[len("loss_"):]}': value for key, value in losses.items()}
