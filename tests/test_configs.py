@@ -25,3 +25,12 @@ def test_config_builds(path):
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         # the plugin's datasets pass sequence, frame_id and data_root on (mmdet3d's SemanticKittiDataset lacks the root)
         assert cfg[loader].dataset.type in ('SemanticKittiFrameDataset', 'SemanticKittiMMDataset')
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if 'teacher' in Config.fromfile(p).model],
+                         ids=lambda p: os.path.relpath(p, os.path.join(REPO, 'configs')))
+def test_image_statistics_are_sams(path):
+    """The configs repeat SAM's pixel statistics for mmdet3d's data preprocessor, which takes numbers."""
+    from elite.sam_specs import SAM_PIXEL_MEAN, SAM_PIXEL_STD
+    preprocessor = Config.fromfile(path).model.data_preprocessor
+    assert tuple(preprocessor.mean) == SAM_PIXEL_MEAN and tuple(preprocessor.std) == SAM_PIXEL_STD

@@ -12,7 +12,9 @@ stage_ce = dict(type='WeightedMeanCrossEntropyLoss', class_weight=class_weight, 
 stage_lovasz = dict(type='LovaszLoss', loss_type='multi_class', reduction='none', loss_weight=1.0)
 model = dict(
     type='PPMSKD',
-    # the images are normalised with SAM's pixel statistics (segment-anything's Sam.pixel_mean / pixel_std, RGB)
+    # the images are normalised with SAM's pixel statistics (segment-anything's Sam.pixel_mean / pixel_std, RGB;
+    # elite.sam_specs holds them for the code): repeated here because mmdet3d's data preprocessor takes numbers,
+    # and tests/test_configs.py checks that the two agree
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=False),
     teacher=dict(
         type='SAMViTTeacher',

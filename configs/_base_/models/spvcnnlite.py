@@ -1,5 +1,7 @@
 # The ELiTe student alone: SPVCNNLite + per-point classifier,
 # loss = class-weighted CE + 0.1 x Lovasz-softmax (weights and normalisation from the reference code).
+# The architecture is spelled out in full, as mmdet3d's base model configs are, though most values are the classes'
+# defaults: a work directory's copy of the config then records what was trained, whatever the defaults become.
 _base_ = ['./point_image_data_preprocessor.py']
 
 # (max_freq / freq) ** (1/3) of SemanticKITTI's per-class point frequencies (semantic-kitti.yaml 'content',
