@@ -186,9 +186,7 @@ class SPVCNNLite(BaseModule):
         stage_features, branch_features = [], []
         for stage, transfer, shape, kernel_map in zip(self.stages, transfers,
                                                        self.stage_shapes(voxel_dict['spatial_shape']), kernel_maps):
-            x = self.backend.tensor(voxel_features, coors, shape, batch_size)
-            if kernel_map is not None:
-                x.cache['subm3'] = kernel_map
+            x = self.backend.tensor(voxel_features, coors, shape, batch_size, kernel_map=kernel_map)
             point_out, voxel_features, branch = stage(x, transfer)
             stage_features.append(point_out if transfer.out_of_leaf is None else point_out[transfer.out_of_leaf])
             branch_features.append(branch)

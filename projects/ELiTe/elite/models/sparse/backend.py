@@ -46,8 +46,15 @@ class SparseBackend:
     def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
         raise NotImplementedError
 
-    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int,
+               kernel_map=None):
+        """A sparse tensor of ``features`` on the voxels ``coors``; ``kernel_map``: its submanifold kernel map,
+        computed beforehand (an export's plan), which only the ``kernel_map`` backend accepts."""
         raise NotImplementedError
+
+    def refuse_kernel_map(self, kernel_map) -> None:
+        if kernel_map is not None:
+            raise ValueError(f'a precomputed kernel map needs the kernel_map backend, not {self.name}')
 
     @staticmethod
     def features(x) -> Tensor:
@@ -68,7 +75,9 @@ class SpconvBackend(SparseBackend):
     def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
         return _spconv_subm_conv3d_class()(in_channels, out_channels, 3, padding=1, bias=False, indice_key=indice_key)
 
-    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int,
+               kernel_map=None):
+        self.refuse_kernel_map(kernel_map)
         import spconv.pytorch as spconv
         return spconv.SparseConvTensor(features, coors.int(), list(spatial_shape), batch_size)
 
@@ -164,7 +173,9 @@ class TorchsparseBackend(SparseBackend):
     def subm_conv3d(self, in_channels: int, out_channels: int, indice_key: str) -> nn.Module:
         return TorchsparseConv3d(in_channels, out_channels, self.version)
 
-    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int,
+               kernel_map=None):
+        self.refuse_kernel_map(kernel_map)
         import torchsparse
         coords = coors if self.version >= (2, 0) else coors[:, [1, 2, 3, 0]]
         return torchsparse.SparseTensor(features, coords.int().contiguous())
@@ -181,9 +192,11 @@ class KernelMapBackend(SparseBackend):
         from .kernel_map import KernelMapConv3d
         return KernelMapConv3d(in_channels, out_channels)
 
-    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int):
+    def tensor(self, features: Tensor, coors: Tensor, spatial_shape: Sequence[int], batch_size: int,
+               kernel_map=None):
         from .kernel_map import KernelMapTensor
-        return KernelMapTensor(features, coors, spatial_shape, batch_size)
+        return KernelMapTensor(features, coors, spatial_shape, batch_size,
+                               cache=None if kernel_map is None else {'subm3': kernel_map})
 
     def replace_features(self, x, features: Tensor):
         return x.replace_feature(features)
