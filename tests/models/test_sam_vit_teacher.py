@@ -12,7 +12,8 @@ from mmdet3d.registry import MODELS
 from torch import nn
 
 import elite  # noqa: F401  (registers the plugin)
-from elite.models.backbones.sam_vit_teacher import PEFT_ADAPTER, SAMViTTeacher, SplitQKV, build_sam_image_encoder
+from elite.models.backbones.sam_tuning import PEFT_ADAPTER
+from elite.models.backbones.sam_vit_teacher import SAMViTTeacher, SplitQKV, build_sam_image_encoder
 
 CROP = (320, 1024)  # ELiTe's training crop: 20 x 64 tokens
 TINY_DIM = 64

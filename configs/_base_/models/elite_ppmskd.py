@@ -22,7 +22,8 @@ model = dict(
         checkpoint=None,  # path to sam_vit_b_01ec64.pth (user-supplied); None = random weights
         tuning='adalora',  # Table II: fixed | pe_ln | lora | adalora
         # AdaLoRA as in Section 3 (init rank 12 -> target 8, tinit T/6, tfinal T/2, deltaT T/300, beta 0.85, alpha 1,
-        # orthogonal regulariser 0.1): SAMViTTeacher's ADALORA_DEFAULTS; override keys with adalora=dict(...).
+        # orthogonal regulariser 0.1): ADALORA_DEFAULTS (elite/models/backbones/sam_tuning.py); override keys with
+        # adalora=dict(...).
         # T comes from the runner (AdaLoRARankAllocationHook)
         token_cut=True),  # Table II "memory optimisation": only the crop's 20 x 64 tokens
     patch_decoder=dict(type='PatchDecoder', in_channels=768, channels=96, num_classes=num_classes,
