@@ -31,7 +31,7 @@ The teacher's side is detached in every KD term. Inference uses the single-scan 
 computes its terms per Cylinder3D voxel; this student predicts per point, so they are per point here.
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet3d.datasets import SemanticKittiDataset
@@ -226,6 +226,20 @@ def refuse_flat_options(kwargs: Dict) -> None:
                          'loss_affinity_kd; they replace multiscan_weights and temperature). See docs/method.md.')
 
 
+def fused_scan_losses(segmentor: PointVoxelSegmentor, batch_inputs_dict: Dict, batch_data_samples: SampleList,
+                      single_scan_losses: Callable[[Dict, SampleList, StageFeatures, Tensor], Dict[str, Tensor]]
+                      ) -> Dict[str, Tensor]:
+    """The student on the single scans with its own losses (``single_scan_losses(inputs, samples, features,
+    logits)``), then the multi-scan teacher's terms (``segmentor.multiscan``)."""
+    single = single_scan_inputs(batch_inputs_dict)
+    features = segmentor.extract_feat(single)
+    logits = segmentor.decode_head(features)
+    losses = single_scan_losses(single, single['data_samples'], features, logits)
+    student = (segmentor.backbone, segmentor.decode_head)
+    losses.update(segmentor.multiscan.loss(batch_inputs_dict, batch_data_samples, student, features, logits))
+    return losses
+
+
 MULTISCAN_RENAMES = {'multiscan_backbone.': 'multiscan.backbone.', 'multiscan_head.': 'multiscan.head.'}
 
 
@@ -244,13 +258,11 @@ class M2SKD(PointVoxelSegmentor):
         self.multiscan = multiscan_distiller(self, multiscan)
 
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        single = single_scan_inputs(batch_inputs_dict)
-        features = self.extract_feat(single)
-        logits = self.decode_head(features)
-        losses = self.decode_head.loss_by_feat(logits, single['data_samples'])
-        losses.update(self.multiscan.loss(batch_inputs_dict, batch_data_samples, (self.backbone, self.decode_head),
-                                          features, logits))
-        return losses
+        return fused_scan_losses(self, batch_inputs_dict, batch_data_samples, self.single_scan_losses)
+
+    def single_scan_losses(self, inputs: Dict, samples: SampleList, features: StageFeatures,
+                           logits: Tensor) -> Dict[str, Tensor]:
+        return self.decode_head.loss_by_feat(logits, samples)
 
 
 @MODELS.register_module()
@@ -265,10 +277,4 @@ class ELiTeM2SKD(PPMSKD):
         self.multiscan = multiscan_distiller(self, multiscan)
 
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        single = single_scan_inputs(batch_inputs_dict)
-        features = self.extract_feat(single)
-        logits = self.decode_head(features)
-        losses = self.ppmskd_losses(single, single['data_samples'], features, logits)
-        losses.update(self.multiscan.loss(batch_inputs_dict, batch_data_samples, (self.backbone, self.decode_head),
-                                          features, logits))
-        return losses
+        return fused_scan_losses(self, batch_inputs_dict, batch_data_samples, self.ppmskd_losses)
