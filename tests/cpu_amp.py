@@ -1,4 +1,5 @@
-"""CUDA's float16 AMP, as mmengine's ``AmpOptimWrapper`` runs it, on the CPU: the GPU path's proxy in CI.
+"""CUDA's float16 AMP, as the plugin's ``ELiTeAmpOptimWrapper`` (mmengine's ``AmpOptimWrapper`` with the plugin's
+step) runs it, on the CPU: the GPU path's proxy in CI.
 
 torch's CPU autocast in float16 applies CUDA AMP's casting rules to the ops the models use (matrix products in
 float16, in-place ops not cast), and ``torch.amp.GradScaler('cpu')`` is the same dynamic loss scaler. mmengine's
@@ -8,16 +9,20 @@ wrapper refuses the CPU (and its CPU autocast only takes bfloat16), so this subc
 from contextlib import contextmanager
 
 import torch
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
+
+from elite.engine.optim_wrapper import ELiTeAmpOptimWrapper
 
 
 @OPTIM_WRAPPERS.register_module(force=True)
-class CPUFloat16AmpOptimWrapper(AmpOptimWrapper):
-    """``AmpOptimWrapper(loss_scale='dynamic', dtype=float16)`` with ``torch.autocast('cpu')``."""
+class CPUFloat16AmpOptimWrapper(ELiTeAmpOptimWrapper):
+    """``ELiTeAmpOptimWrapper(loss_scale='dynamic', dtype=float16)`` with ``torch.autocast('cpu')``."""
 
-    def __init__(self, loss_scale='dynamic', **kwargs) -> None:
+    def __init__(self, loss_scale='dynamic', adalora_order: str = 'reference', check_gradients: bool = True,
+                 **kwargs) -> None:
         OptimWrapper.__init__(self, **kwargs)  # AmpOptimWrapper.__init__ asserts a GPU
+        self._init_ordered_step(adalora_order, check_gradients)
         self._scale_update_param = None
         scaler_args = loss_scale if isinstance(loss_scale, dict) else {}
         self.loss_scaler = torch.amp.GradScaler('cpu', **scaler_args)

@@ -15,6 +15,8 @@ CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py'))
 def test_config_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ['elite']
+    # the optimiser step with the non-finite check and AdaLoRA's allocation (NonFiniteGuardHook needs it)
+    assert cfg.optim_wrapper.type == 'ELiTeOptimWrapper'
     model_cfg = cfg.model
     if 'teacher' in model_cfg:
         model_cfg.teacher.variant = 'vit_tiny'

@@ -17,6 +17,7 @@ from elite.engine.runner_setup import (
     newest_complete_checkpoint,
     run_tool,
     setup_runner_config,
+    use_amp,
 )
 
 
@@ -37,8 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> Config:
     cfg = load_tool_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
+        use_amp(cfg)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')

@@ -1,11 +1,12 @@
-# mmdet3d's runtime plus the plugin's hooks (each a no-op where it does not apply):
-# - NonFiniteGuardHook: a non-finite loss (or gradient) stops training before it reaches the weights, naming the
-#   iteration, the loss terms and the batch's files;
+# mmdet3d's runtime plus the plugin's hooks (each a no-op where it does not apply). The optimiser step itself
+# (non-finite check, AdaLoRA's allocation, clipping, step, in that order) is the optimiser wrapper's,
+# ELiTeOptimWrapper in schedules/; these hooks hand it what only the runner knows:
+# - NonFiniteGuardHook: stops training at a step the wrapper refused for a non-finite loss (or gradient), naming
+#   the iteration, the loss terms and the batch's files; the weights never saw that step;
 # - CheckpointCoverageHook: load_from / --resume / tools/test.py refuse a checkpoint that lacks a weight of the
 #   inference path (mmengine would only warn and run random weights);
-# - AdaLoRARankAllocationHook: AdaLoRA's rank allocation in the loop (models with an AdaLoRA teacher only).
-# Their order is set by their priorities, not by this list: AdaLoRA's (VERY_HIGH) wraps the optimiser step first
-# and the guard's (HIGH) around it, so a non-finite step is stopped before the allocation reads its gradients.
+# - AdaLoRARankAllocationHook: gives the wrapper the model's AdaLoRA teacher and T, and keeps AdaLoRA's
+#   allocation state in checkpoints (models with an AdaLoRA teacher only).
 _base_ = ['mmdet3d::_base_/default_runtime.py']
 custom_hooks = [dict(type='NonFiniteGuardHook'), dict(type='CheckpointCoverageHook'),
                 dict(type='AdaLoRARankAllocationHook')]

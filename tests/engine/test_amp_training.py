@@ -1,10 +1,10 @@
 """Every shipped training config's model trains under CUDA's float16 AMP rules, checked on the CPU.
 
-Each step is mmengine's ``BaseModel.train_step`` with an ``AmpOptimWrapper`` (CPU autocast in float16 and a real
-dynamic grad scaler, :mod:`cpu_amp`), with the plugin's non-finite guard and AdaLoRA hooks wrapped around the
-optimiser wrapper as the runner does (:func:`elite.benchmark.train_steps.run_train_steps`). Besides finite losses
-and weights that move, every trainable parameter must receive a gradient at every step: DDP without
-``find_unused_parameters`` stops on one that does not.
+Each step is mmengine's ``BaseModel.train_step`` with the plugin's ``ELiTeAmpOptimWrapper`` (CPU autocast in
+float16 and a real dynamic grad scaler, :mod:`cpu_amp`; the non-finite check and AdaLoRA's allocation in its step)
+and the guard and AdaLoRA hooks, as the runner runs them (:func:`elite.benchmark.train_steps.run_train_steps`).
+Besides finite losses and weights that move, every trainable parameter must receive a gradient at every step: DDP
+without ``find_unused_parameters`` stops on one that does not.
 """
 import glob
 import os

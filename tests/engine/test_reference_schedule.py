@@ -6,13 +6,13 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 from torch import nn
 from toy_runner import LinearModel, toy_dataloader, unique_experiment_name
 
 import elite.engine.schedulers as schedulers
 from elite.engine.hooks.adalora_hook import AdaLoRARankAllocationHook
+from elite.engine.optim_wrapper import ELiTeOptimWrapper
 from elite.engine.schedulers import ReferenceCosineLR
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,8 +72,9 @@ def test_allocation_sees_unclipped_gradients_before_the_step_in_reference_order(
     param = nn.Parameter(torch.zeros(4))
     model = nn.Module()
     model.teacher = RecordingTeacher(param)
-    wrapper = OptimWrapper(torch.optim.SGD([param], lr=1.0), clip_grad=dict(max_norm=1.0))
-    AdaLoRARankAllocationHook(order=order).before_train(FakeRunner(model, wrapper))
+    wrapper = ELiTeOptimWrapper(optimizer=torch.optim.SGD([param], lr=1.0), clip_grad=dict(max_norm=1.0),
+                                adalora_order=order)
+    AdaLoRARankAllocationHook().before_train(FakeRunner(model, wrapper))
     wrapper.update_params((param * torch.tensor([30.0, 40.0, 0.0, 0.0])).sum())  # gradient norm 50
     (step, grad_norm, weight), = model.teacher.seen
     if order == 'reference':  # after backward, before clipping and the step (ELiTe's on_after_backward)

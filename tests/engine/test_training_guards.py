@@ -8,11 +8,11 @@ from cpu_amp import CPUFloat16AmpOptimWrapper
 from mmdet3d.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.optim import OptimWrapper
 from tools_loader import load_tool
 from torch import nn
 
 from elite.engine.hooks import AdaLoRARankAllocationHook, NonFiniteGuardHook, NonFiniteTrainingError
+from elite.engine.optim_wrapper import ELiTeOptimWrapper
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASELINE = os.path.join(REPO, 'configs/spvcnnlite_demo.py')
@@ -21,6 +21,16 @@ BASELINE = os.path.join(REPO, 'configs/spvcnnlite_demo.py')
 class FakeRunner:
     def __init__(self, model, optim_wrapper):
         self.model, self.optim_wrapper, self.max_iters, self.iter, self.epoch = model, optim_wrapper, 10, 4, 0
+
+
+def train_iteration(runner, hooks, batch):
+    """One iteration as mmengine's train loop runs it: the hooks around the model's ``train_step``."""
+    for hook in hooks:
+        hook.before_train_iter(runner, 0, batch)
+    outputs = runner.model.train_step(batch, runner.optim_wrapper)
+    for hook in hooks:
+        hook.after_train_iter(runner, 0, batch, outputs)
+    return outputs
 
 
 def data_options(root, epochs=1):
@@ -35,14 +45,13 @@ def test_non_finite_loss_stops_before_the_step_naming_terms_and_files(synthetic_
     dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=synthetic_root))
     batch = pseudo_collate([dataset[0]])
     batch['inputs']['points'][0][:5, 0] = float('nan')  # as a damaged scan would (the loaders refuse those)
-    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), clip_grad=dict(max_norm=1.0))
+    wrapper = ELiTeOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), clip_grad=dict(max_norm=1.0))
     runner = FakeRunner(model, wrapper)
     hook = NonFiniteGuardHook()
     hook.before_train(runner)
-    hook.before_train_iter(runner, 0, batch)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     with pytest.raises(NonFiniteTrainingError, match='non-finite loss at iteration 5') as err:
-        model.train_step(batch, wrapper)
+        train_iteration(runner, [hook], batch)
     assert 'loss_sem_seg=nan' in str(err.value) and batch['data_samples'][0].lidar_path in str(err.value)
     for key, value in model.named_parameters():  # the step never happened (the run stops: nothing is saved)
         assert torch.equal(value, before[key]), key
@@ -50,8 +59,7 @@ def test_non_finite_loss_stops_before_the_step_naming_terms_and_files(synthetic_
     for module in model.modules():  # the NaN batch reached BatchNorm's running statistics in its forward
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
-    wrapper.zero_grad()  # the stopped step left its NaN gradients
-    model.train_step(pseudo_collate([dataset[1]]), wrapper)
+    train_iteration(runner, [hook], pseudo_collate([dataset[1]]))
     assert not torch.equal(model.decode_head.conv_seg[0].weight, before['decode_head.conv_seg.0.weight'])
 
 
@@ -60,14 +68,16 @@ def test_non_finite_gradient_with_a_finite_loss_stops_too():
     model = nn.Module()
     model.weight = param
     model.parse_losses = lambda losses: (losses['loss'], {'loss': losses['loss'].detach()})
-    wrapper = OptimWrapper(torch.optim.SGD([param], lr=0.1))
+    wrapper = ELiTeOptimWrapper(optimizer=torch.optim.SGD([param], lr=0.1))
     runner = FakeRunner(model, wrapper)
-    NonFiniteGuardHook().before_train(runner)
-    loss, _ = model.parse_losses({'loss': (param * torch.tensor([0.0, 1.0])).sum()})
-    loss.backward()
+    guard = NonFiniteGuardHook()
+    guard.before_train(runner)
+    loss, log_vars = model.parse_losses({'loss': (param * torch.tensor([0.0, 1.0])).sum()})
+    wrapper.backward(loss)
     param.grad[0] = float('inf')
+    wrapper.step()  # refused
     with pytest.raises(NonFiniteTrainingError, match='non-finite gradients .* weight'):
-        wrapper.step()
+        guard.after_train_iter(runner, 0, None, log_vars)
     assert torch.equal(param.detach(), torch.ones(2))
 
 
@@ -84,10 +94,9 @@ def test_diverging_training_run_exits_1_without_a_poisoned_checkpoint(synthetic_
 
 
 def test_a_non_finite_gradient_stops_the_step_before_adalora_reads_it():
-    """The hooks' before_train in mmengine's priority order: the guard wraps outermost, so a non-finite gradient
-    stops the step before the allocation would fold it into AdaLoRA's importance scores."""
-    from mmdet3d.registry import HOOKS
-    from mmengine.runner.priority import get_priority
+    """The configs' optimiser wrapper and hooks: the wrapper's step checks first, so a non-finite gradient stops
+    the step before the allocation would fold it into AdaLoRA's importance scores."""
+    from mmdet3d.registry import HOOKS, OPTIM_WRAPPERS
 
     from elite.models.backbones import SAMViTTeacher
     torch.manual_seed(0)
@@ -95,22 +104,25 @@ def test_a_non_finite_gradient_stops_the_step_before_adalora_reads_it():
     model = nn.Module()
     model.teacher = teacher
     params = [p for p in teacher.parameters() if p.requires_grad]
-    wrapper = OptimWrapper(torch.optim.SGD(params, lr=0.01))
+    schedule = Config.fromfile(os.path.join(REPO, 'configs/_base_/schedules/sgd_cosine_64e.py'))
+    wrapper = OPTIM_WRAPPERS.build(dict(schedule.optim_wrapper, optimizer=torch.optim.SGD(params, lr=0.01)))
     runner = FakeRunner(model, wrapper)
     runner.max_iters, runner.iter = 600, 0
     model.parse_losses = lambda losses: (losses['loss'], {'loss': losses['loss'].detach()})
     hooks = [HOOKS.build(h) for h in Config.fromfile(os.path.join(REPO, 'configs/_base_/default_runtime.py'))
              .custom_hooks if h['type'] in ('NonFiniteGuardHook', 'AdaLoRARankAllocationHook')]
-    for hook in sorted(hooks, key=lambda h: get_priority(h.priority)):  # stable, as mmengine's register_hook
+    for hook in hooks:
         hook.before_train(runner)
     calls = []
     teacher.update_and_allocate = lambda step: calls.append(step)
-    loss, _ = model.parse_losses({'loss': sum(t.pow(2).mean() for t in teacher(torch.randn(1, 3, 1024, 1024),
-                                                                               (320, 1024)))})
-    loss.backward()
+    loss, log_vars = model.parse_losses({'loss': sum(t.pow(2).mean() for t in teacher(
+        torch.randn(1, 3, 1024, 1024), (320, 1024)))})
+    wrapper.backward(loss)
     params[0].grad.view(-1)[0] = float('nan')
+    wrapper.step()
     with pytest.raises(NonFiniteTrainingError, match='non-finite gradients'):
-        wrapper.step()
+        for hook in hooks:
+            hook.after_train_iter(runner, 0, None, log_vars)
     assert calls == []
 
 
@@ -122,11 +134,12 @@ def test_amp_overflow_is_skipped_without_tripping_the_guard_or_allocating(order)
     model = nn.Module()
     model.teacher = teacher
     params = [p for p in teacher.parameters() if p.requires_grad]
-    wrapper = CPUFloat16AmpOptimWrapper(optimizer=torch.optim.SGD(params, lr=0.01), clip_grad=dict(max_norm=1.0))
+    wrapper = CPUFloat16AmpOptimWrapper(optimizer=torch.optim.SGD(params, lr=0.01), clip_grad=dict(max_norm=1.0),
+                                        adalora_order=order)
     runner = FakeRunner(model, wrapper)
     runner.max_iters, runner.iter = 600, 0
     model.parse_losses = lambda losses: (losses['loss'], {'loss': losses['loss'].detach()})
-    guard, allocation = NonFiniteGuardHook(), AdaLoRARankAllocationHook(order=order)
+    guard, allocation = NonFiniteGuardHook(), AdaLoRARankAllocationHook()
     allocation.before_train(runner)
     guard.before_train(runner)
     calls = []
@@ -136,8 +149,9 @@ def test_amp_overflow_is_skipped_without_tripping_the_guard_or_allocating(order)
 
     def step(scale):
         out = sum(t.float().pow(2).mean() for t in teacher(img, (320, 1024)))
-        loss, _ = model.parse_losses({'loss': out * scale})
+        loss, log_vars = model.parse_losses({'loss': out * scale})
         wrapper.update_params(loss)
+        guard.after_train_iter(runner, 0, None, log_vars)  # the guard does not stop a step the scaler skipped
     step(1.0)
     scale = wrapper.loss_scaler.get_scale()
     weights = [p.detach().clone() for p in params]
@@ -187,8 +201,8 @@ def test_resume_passes_over_a_truncated_newest_checkpoint(synthetic_root, tmp_pa
 
 
 def test_amp_without_clipping_allocates_on_unscaled_gradients():
-    """Without clip_grad the allocation runs first thing in ``step``, before mmengine's AmpOptimWrapper unscales:
-    the hook unscales first, so AdaLoRA's importance reads the gradients themselves, not times 2^16."""
+    """Without clip_grad mmengine's AmpOptimWrapper would unscale inside the scaler's step, after the allocation:
+    the wrapper unscales first, so AdaLoRA's importance reads the gradients themselves, not times 2^16."""
     from elite.models.backbones import SAMViTTeacher
     seen = {}
     for amp in (False, True):
@@ -198,9 +212,10 @@ def test_amp_without_clipping_allocates_on_unscaled_gradients():
         model.teacher = teacher
         params = [p for p in teacher.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=0.0)
-        wrapper = CPUFloat16AmpOptimWrapper(optimizer=optimizer) if amp else OptimWrapper(optimizer=optimizer)
+        wrapper = CPUFloat16AmpOptimWrapper(optimizer=optimizer) if amp else ELiTeOptimWrapper(optimizer=optimizer)
         runner = FakeRunner(model, wrapper)
         runner.max_iters, runner.iter = 600, 200  # inside the allocation phase
+        wrapper.initialize_count_status(model, runner.iter, runner.max_iters)  # as the runner does
         AdaLoRARankAllocationHook().before_train(runner)
         allocate = teacher.update_and_allocate
         teacher.update_and_allocate = lambda step: (seen.setdefault(amp, [p.grad.clone() for p in params]),

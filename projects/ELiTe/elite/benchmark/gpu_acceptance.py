@@ -3,8 +3,9 @@
 CI has no GPU: there the same code paths are checked by proxies (float16 CPU autocast, gloo ranks, the torchsparse
 2.1 call contract). This module runs the real thing for a maintainer, through ``tools/gpu_acceptance.py``:
 
-- ``train``: fp32 and AMP (mmengine's ``AmpOptimWrapper``) training steps of the main configs on spconv and, if
-  installed, torchsparse: finite losses, every trainable weight with a gradient and changed, float16 under AMP;
+- ``train``: fp32 and AMP (``ELiTeAmpOptimWrapper``, mmengine's ``AmpOptimWrapper`` with the plugin's step)
+  training steps of the main configs on spconv and, if installed, torchsparse: finite losses, every trainable
+  weight with a gradient and changed, float16 under AMP;
 - ``ddp``: ``tools/dist_train.sh`` with 2 processes (NCCL on 2 GPUs; with one GPU, 2 processes sharing it over
   gloo, since NCCL refuses two ranks on one device);
 - ``devices``: the student's logits on the GPU vs the CPU on a full scan (<= 1e-3 relative);
@@ -53,7 +54,7 @@ def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def train_checks(data_root: str, device: str, configs: Sequence[str] = TRAIN_CONFIGS, steps: int = 4
                  ) -> List[Check]:
-    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    from ..engine.optim_wrapper import ELiTeAmpOptimWrapper, ELiTeOptimWrapper
     checks = []
     for config in configs:
         for backend in installed_backends():
@@ -69,8 +70,8 @@ def train_checks(data_root: str, device: str, configs: Sequence[str] = TRAIN_CON
                     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01,
                                                 momentum=0.9)
                     clip = cfg.optim_wrapper.get('clip_grad')
-                    wrapper = (AmpOptimWrapper(optimizer=optimizer, clip_grad=clip, loss_scale='dynamic') if amp
-                               else OptimWrapper(optimizer=optimizer, clip_grad=clip))
+                    wrapper = (ELiTeAmpOptimWrapper(optimizer=optimizer, clip_grad=clip, loss_scale='dynamic') if amp
+                               else ELiTeOptimWrapper(optimizer=optimizer, clip_grad=clip))
                     report = run_train_steps(model, dataset, wrapper, steps=steps)
                 except Exception as err:  # a check reports, it does not stop the others
                     checks.append(Check(name, 'FAIL', f'{type(err).__name__}: {err}'))

@@ -1,10 +1,10 @@
 """A few real training steps of a config's model, as mmengine's loop runs them, with what went wrong reported.
 
 Used by the AMP checks (CPU float16 autocast in CI, CUDA AMP in ``tools/gpu_acceptance.py``): the model, the
-config's train pipeline on a dataset root, an optimiser wrapper (plain or AMP) and the plugin's hooks that wrap
-it (the non-finite guard, AdaLoRA's allocation), then ``BaseModel.train_step`` split open so that the gradients
-can be looked at between backward and step: a trainable parameter without a gradient stops DDP (without
-``find_unused_parameters``) on the first step.
+config's train pipeline on a dataset root, the plugin's optimiser wrapper (``ELiTeOptimWrapper`` or its AMP twin:
+the non-finite check and AdaLoRA's allocation are in its step) and the hooks that hand it the teacher and report a
+refused step, then ``BaseModel.train_step`` split open so that the gradients can be looked at between backward and
+step: a trainable parameter without a gradient stops DDP (without ``find_unused_parameters``) on the first step.
 """
 import time
 from dataclasses import dataclass, field
@@ -90,8 +90,9 @@ def build_for_steps(config: str, data_root: str, sparse_backend: Optional[str] =
 
 def run_train_steps(model: nn.Module, dataset, optim_wrapper, steps: int = 3, batch_size: int = 2,
                     max_iters: int = 12) -> StepsReport:
-    """``steps`` training steps on the first ``batch_size`` samples of ``dataset``, with the guard and AdaLoRA
-    hooks in place (the configs' order). ``max_iters``: the schedule length the hooks see (AdaLoRA's T)."""
+    """``steps`` training steps on the first ``batch_size`` samples of ``dataset`` with ``optim_wrapper`` (an
+    ``ELiTeOptimWrapper`` or ``ELiTeAmpOptimWrapper``) and the guard and AdaLoRA hooks, as the configs run them.
+    ``max_iters``: the schedule length the hooks see (AdaLoRA's T)."""
     report = StepsReport()
     loop = _LoopState(model, optim_wrapper, max_iters)
     guard = NonFiniteGuardHook()
@@ -128,6 +129,7 @@ def run_train_steps(model: nn.Module, dataset, optim_wrapper, steps: int = 3, ba
             else:
                 stepped |= pushed
             optim_wrapper.zero_grad()
+            guard.after_train_iter(loop, step, batch, log_vars)  # raises at a step the wrapper refused
             if device.type == 'cuda':
                 torch.cuda.synchronize()
             report.step_ms.append((time.perf_counter() - start) * 1000)

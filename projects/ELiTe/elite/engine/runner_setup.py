@@ -10,6 +10,8 @@ from typing import Callable, List, Optional, Tuple
 import torch
 from mmengine.config import Config, DictAction
 
+from .optim_wrapper import amp_twin
+
 LABEL_TRANSFORMS = ('LoadAnnotations3D', 'LoadCheckedAnnotations3D', 'PointSegClassMapping')
 
 
@@ -61,6 +63,15 @@ def run_tool(build_config: Callable[[], Config], action: str, errors: Tuple[type
     return 0
 
 
+def use_amp(cfg: Config) -> Config:
+    """tools/train.py ``--amp``: the AMP twin of the optimiser wrapper the config names (``ELiTeOptimWrapper`` ->
+    ``ELiTeAmpOptimWrapper``, mmengine's ``OptimWrapper`` -> ``AmpOptimWrapper``), its options kept, with a
+    dynamic loss scale."""
+    cfg.optim_wrapper.type = amp_twin(cfg.optim_wrapper.get('type', 'OptimWrapper'))
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+    return cfg
+
+
 def setup_runner_config(cfg: Config, amp: bool = False) -> Config:
     """Make a config run on the machine at hand: nccl on GPUs, gloo on CPUs; AMP only with a GPU.
 
@@ -74,9 +85,9 @@ def setup_runner_config(cfg: Config, amp: bool = False) -> Config:
                 cfg[loader].setdefault('pin_memory', True)
         return cfg
     if amp:
-        raise UnsupportedHereError('--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper (float16 with a grad scaler) '
-                                   'runs on CUDA only, and torch sees no CUDA device here. Drop --amp to train in '
-                                   'float32 on the CPU.')
+        raise UnsupportedHereError('--amp needs a CUDA GPU: the AMP optimiser wrapper (mmengine\'s AmpOptimWrapper, '
+                                   'float16 with a grad scaler) runs on CUDA only, and torch sees no CUDA device '
+                                   'here. Drop --amp to train in float32 on the CPU.')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     if cfg.get('launcher', 'none') != 'none':
         import torch.distributed as dist
