@@ -4,6 +4,7 @@
 # refuse a step with a non-finite loss (or gradient, with check_gradients; NonFiniteGuardHook then stops the run
 # naming the loss terms and files), AdaLoRA's rank allocation (models with an AdaLoRA teacher; adalora_order=
 # 'reference': on the unclipped gradients, as the reference; 'after_step': after the step, peft's place), clip, step.
+# Its two options are written out though they are the class's defaults, so that the config shows the step's order.
 optim_wrapper = dict(
     type='ELiTeOptimWrapper',
     optimizer=dict(type='SGD', lr=0.24, momentum=0.9, nesterov=True, weight_decay=1e-4),
