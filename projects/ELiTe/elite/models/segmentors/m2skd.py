@@ -216,14 +216,16 @@ def multiscan_distiller(segmentor: PointVoxelSegmentor, multiscan: Optional[Dict
     return MultiScanDistiller((segmentor.backbone, segmentor.decode_head), **(multiscan or {}))
 
 
-def refuse_flat_options(kwargs: Dict) -> None:
-    """Earlier versions took M2SKD's options on the segmentor; say where they went."""
+def segmentor_options(kwargs: Dict) -> Dict:
+    """``kwargs``, the segmentor's own options; M2SKD's options of earlier versions, given there, are refused
+    saying where they went."""
     flat = [key for key in FLAT_OPTIONS if key in kwargs]
     if flat:
         raise ValueError(f'M2SKD options {flat} now go in model.multiscan=dict(...): teacher= (was '
                          'multiscan_teacher), loss_style=, hard_classes=, max_instance_points=, and one loss config '
                          'per term with its loss_weight (loss_multiscan_seg, loss_feat_kd, loss_logit_kd, '
                          'loss_affinity_kd; they replace multiscan_weights and temperature). See docs/method.md.')
+    return kwargs
 
 
 def fused_scan_losses(segmentor: PointVoxelSegmentor, batch_inputs_dict: Dict, batch_data_samples: SampleList,
@@ -253,16 +255,16 @@ class M2SKD(PointVoxelSegmentor):
     RENAMED_PREFIXES = MULTISCAN_RENAMES
 
     def __init__(self, multiscan: Optional[Dict] = None, **kwargs) -> None:
-        refuse_flat_options(kwargs)
-        super().__init__(**kwargs)
+        super().__init__(**segmentor_options(kwargs))
         self.multiscan = multiscan_distiller(self, multiscan)
-
-    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        return fused_scan_losses(self, batch_inputs_dict, batch_data_samples, self.single_scan_losses)
 
     def single_scan_losses(self, inputs: Dict, samples: SampleList, features: StageFeatures,
                            logits: Tensor) -> Dict[str, Tensor]:
+        """The student head's losses on the single scans."""
         return self.decode_head.loss_by_feat(logits, samples)
+
+    def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        return fused_scan_losses(self, batch_inputs_dict, batch_data_samples, self.single_scan_losses)
 
 
 @MODELS.register_module()
@@ -272,8 +274,7 @@ class ELiTeM2SKD(PPMSKD):
     RENAMED_PREFIXES = {**PPMSKD.RENAMED_PREFIXES, **MULTISCAN_RENAMES}
 
     def __init__(self, multiscan: Optional[Dict] = None, **kwargs) -> None:
-        refuse_flat_options(kwargs)
-        super().__init__(**kwargs)
+        super().__init__(**segmentor_options(kwargs))
         self.multiscan = multiscan_distiller(self, multiscan)
 
     def loss(self, batch_inputs_dict: Dict, batch_data_samples: SampleList) -> Dict[str, Tensor]:
