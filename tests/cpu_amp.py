@@ -6,10 +6,13 @@ float16, in-place ops not cast), and ``torch.amp.GradScaler('cpu')`` is the same
 wrapper refuses the CPU (and its CPU autocast only takes bfloat16), so this subclass keeps its ``backward`` /
 ``step`` / ``state_dict`` and swaps only the CUDA-specific parts.
 """
+import warnings
 from contextlib import contextmanager
+from unittest import mock
 
 import torch
 from mmengine.optim import OptimWrapper
+from mmengine.optim.optimizer import amp_optimizer_wrapper
 from mmengine.registry import OPTIM_WRAPPERS
 
 from elite.engine.optim_wrapper import ELiTeAmpOptimWrapper
@@ -19,11 +22,11 @@ from elite.engine.optim_wrapper import ELiTeAmpOptimWrapper
 class CPUFloat16AmpOptimWrapper(ELiTeAmpOptimWrapper):
     """``ELiTeAmpOptimWrapper(loss_scale='dynamic', dtype=float16)`` with ``torch.autocast('cpu')``."""
 
-    def __init__(self, loss_scale='dynamic', adalora_order: str = 'reference', check_gradients: bool = True,
-                 **kwargs) -> None:
-        OptimWrapper.__init__(self, **kwargs)  # AmpOptimWrapper.__init__ asserts a GPU
-        self._init_ordered_step(adalora_order, check_gradients)
-        self._scale_update_param = None
+    def __init__(self, loss_scale='dynamic', **kwargs) -> None:
+        # AmpOptimWrapper.__init__ asserts a GPU, and builds CUDA's grad scaler (which disables itself here)
+        with mock.patch.object(amp_optimizer_wrapper, 'is_cuda_available', lambda: True), warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='.*CUDA is not available.*')
+            super().__init__(**kwargs)
         scaler_args = loss_scale if isinstance(loss_scale, dict) else {}
         self.loss_scaler = torch.amp.GradScaler('cpu', **scaler_args)
         self.cast_dtype = torch.float16

@@ -23,6 +23,8 @@ class FakeRunner:
 
 
 class RecordingTeacher(nn.Module):
+    tuning = 'adalora'
+
     def __init__(self, events):
         super().__init__()
         self.events, self.steps = events, []
@@ -110,7 +112,9 @@ def test_a_plain_mmengine_wrapper_is_refused_clearly():
     for hook in (NonFiniteGuardHook(), AdaLoRARankAllocationHook()):
         with pytest.raises(TypeError, match="OptimWrapper: set optim_wrapper.type='ELiTeOptimWrapper'"):
             hook.before_train(runner)
-    del model.teacher  # without an AdaLoRA teacher the allocation hook has nothing to hand over
+    model.teacher.tuning = 'lora'  # a teacher tuned otherwise (Table II's other rows) has nothing to allocate
+    AdaLoRARankAllocationHook().before_train(runner)
+    del model.teacher  # nor has a model without a teacher
     AdaLoRARankAllocationHook().before_train(runner)
 
 

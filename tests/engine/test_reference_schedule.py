@@ -51,6 +51,7 @@ def test_schedule_follows_the_reference_formula(world_size, monkeypatch):
 
 class RecordingTeacher:
     """Records, at each allocation, the gradient norm it sees and whether the weights were already stepped."""
+    tuning = 'adalora'
 
     def __init__(self, param):
         self.param, self.seen = param, []

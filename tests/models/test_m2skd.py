@@ -128,11 +128,35 @@ def test_a_term_is_configured_by_its_loss_and_switched_off_by_none(synthetic_roo
     assert 'loss_affinity_kd' not in model(**batch, mode='loss')
 
 
+def test_the_abstract_teachers_own_losses_take_a_weight(synthetic_root):
+    losses = {}
+    for weight in (1.0, 0.5):
+        model, dataset = build('configs/m2skd_demo.py', synthetic_root,
+                               multiscan=dict(loss_style='abstract', loss_multiscan_seg=dict(loss_weight=weight)))
+        batch = model.data_preprocessor(pseudo_collate([dataset[1]]), training=True)
+        losses[weight] = model(**batch, mode='loss')
+    for key in ('multiscan.loss_sem_seg', 'multiscan.loss_lovasz'):
+        torch.testing.assert_close(losses[0.5][key], 0.5 * losses[1.0][key])
+
+
 def test_options_of_earlier_versions_name_their_new_place():
     cfg = Config.fromfile(os.path.join(REPO, 'configs/m2skd_demo.py'))
     cfg.model.update(multiscan_weights=dict(seg=0.5), temperature=2.0)
     with pytest.raises(ValueError, match=r'model\.multiscan=dict'):
         MODELS.build(cfg.model)
+    cfg = Config.fromfile(os.path.join(REPO, 'configs/elite_m2skd_demo.py'))
+    cfg.model.point_decoder = cfg.model.pop('auxiliary_head')
+    with pytest.raises(ValueError, match='point_decoder is now auxiliary_head'):
+        MODELS.build(cfg.model)
+
+
+def test_a_weight_for_a_term_the_style_lacks_is_refused():
+    cfg = Config.fromfile(os.path.join(REPO, 'configs/m2skd_demo.py'))
+    cfg.model.multiscan = dict(loss_feat_kd=dict(loss_weight=1.0))  # the reference style has no feature term
+    with pytest.raises(ValueError, match='give a whole loss config'):
+        MODELS.build(cfg.model)
+    cfg.model.multiscan = dict(loss_feat_kd=dict(type='mmdet.MSELoss', loss_weight=1.0))
+    assert MODELS.build(cfg.model).multiscan.loss_feat_kd.loss_weight == 1.0
 
 
 def test_changed_points_are_those_of_voxels_whose_majority_label_changed(synthetic_root):

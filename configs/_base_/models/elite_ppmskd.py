@@ -4,6 +4,7 @@
 # (auxiliary_head, one PointDecoder per stage) CE + Lovasz 1, patch stage heads 1/4, fused 2D head 1; CE class
 # weights as the student's). The KD term is PPMSKD's default loss_kd (mmdet's KnowledgeDistillationKLDivLoss,
 # T = 1, element-wise mean as the reference, weight 0.05 / num_stages).
+# As in spvcnnlite.py, the model is spelled out in full, class defaults included (stages, KD mode, supervision).
 _base_ = ['./spvcnnlite.py']
 
 num_classes = 19

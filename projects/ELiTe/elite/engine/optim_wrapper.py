@@ -73,7 +73,8 @@ class OrderedStep:
     """The step of :class:`ELiTeOptimWrapper` and :class:`ELiTeAmpOptimWrapper` (see the module docstring); they
     differ only in :meth:`_unscale_gradients` and :meth:`_optimizer_step`."""
 
-    def _init_ordered_step(self, adalora_order: str, check_gradients: bool) -> None:
+    def __init__(self, adalora_order: str = 'reference', check_gradients: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
         if adalora_order not in ADALORA_ORDERS:
             raise ValueError(f'{type(self).__name__}: adalora_order must be one of {ADALORA_ORDERS}, '
                              f'got {adalora_order!r}')
@@ -151,10 +152,6 @@ class ELiTeOptimWrapper(OrderedStep, OptimWrapper):
         **kwargs: ``OptimWrapper``'s (``optimizer``, ``clip_grad``, ``accumulative_counts``).
     """
 
-    def __init__(self, adalora_order: str = 'reference', check_gradients: bool = True, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._init_ordered_step(adalora_order, check_gradients)
-
     def _unscale_gradients(self) -> None:
         """float32 training: nothing to unscale."""
 
@@ -167,10 +164,6 @@ class ELiTeAmpOptimWrapper(OrderedStep, AmpOptimWrapper):
     """mmengine's ``AmpOptimWrapper`` with the step of the module docstring; the same options as
     :class:`ELiTeOptimWrapper` (``check_gradients`` has no effect: the grad scaler handles non-finite gradients)
     and ``AmpOptimWrapper``'s (``loss_scale``, ``dtype``)."""
-
-    def __init__(self, adalora_order: str = 'reference', check_gradients: bool = True, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._init_ordered_step(adalora_order, check_gradients)
 
     def _unscale_gradients(self) -> None:
         self.loss_scaler.unscale_(self.optimizer)  # once a step: the scaler's step then does not repeat it

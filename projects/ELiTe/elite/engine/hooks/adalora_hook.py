@@ -16,8 +16,9 @@ from .wrapping import unwrap_model
 
 
 def _teacher(runner):
+    """The model's AdaLoRA-tuned teacher, or None (no teacher, or another tuning mode)."""
     teacher = getattr(unwrap_model(runner.model), 'teacher', None)
-    return teacher if hasattr(teacher, 'update_and_allocate') else None
+    return teacher if getattr(teacher, 'tuning', None) == 'adalora' else None
 
 
 @HOOKS.register_module()

@@ -37,14 +37,7 @@ class EncoderTuning:
     def __init__(self, encoder: ImageEncoderViT, mode: str, lora_rank: int = 8, lora_alpha: float = 1,
                  lora_target_modules: Sequence[str] = ('q', 'v'),
                  adalora: Mapping[str, float] = ADALORA_DEFAULTS) -> None:
-        if mode not in TUNING_MODES:
-            raise ValueError(f'SAMViTTeacher: unknown tuning {mode!r}; choose one of {TUNING_MODES}')
-        if not set(lora_target_modules) <= set(PEFT_TARGET_MODULES):
-            raise ValueError(f'SAMViTTeacher: lora_target_modules {list(lora_target_modules)} must be among '
-                             f'{PEFT_TARGET_MODULES}')
-        unknown = sorted(set(adalora) - set(ADALORA_DEFAULTS))
-        if unknown:
-            raise ValueError(f'SAMViTTeacher: unknown adalora keys {unknown}; valid keys: {list(ADALORA_DEFAULTS)}')
+        self.check_options(mode, lora_target_modules, adalora)
         self.encoder, self.mode = encoder, mode
         self.adalora = {**ADALORA_DEFAULTS, **adalora}
         self.peft_tuner = None
@@ -69,6 +62,18 @@ class EncoderTuning:
                 total_step=1, tinit=0, tfinal=0, deltaT=1,
                 target_modules=PEFT_TARGET_MODULES, exclude_modules=PEFT_EXCLUDE_MODULES)
             self.peft_tuner = AdaLoraModel(encoder, config, PEFT_ADAPTER)
+
+    @staticmethod
+    def check_options(mode: str, lora_target_modules: Sequence[str], adalora: Mapping[str, float]) -> None:
+        """Refuse unknown options (the teacher calls this before it builds and loads the encoder)."""
+        if mode not in TUNING_MODES:
+            raise ValueError(f'SAMViTTeacher: unknown tuning {mode!r}; choose one of {TUNING_MODES}')
+        if not set(lora_target_modules) <= set(PEFT_TARGET_MODULES):
+            raise ValueError(f'SAMViTTeacher: lora_target_modules {list(lora_target_modules)} must be among '
+                             f'{PEFT_TARGET_MODULES}')
+        unknown = sorted(set(adalora) - set(ADALORA_DEFAULTS))
+        if unknown:
+            raise ValueError(f'SAMViTTeacher: unknown adalora keys {unknown}; valid keys: {list(ADALORA_DEFAULTS)}')
 
     def set_total_steps(self, total_steps: int) -> None:
         """Sets AdaLoRA's schedule from T = ``total_steps`` training iterations (no-op for other modes):

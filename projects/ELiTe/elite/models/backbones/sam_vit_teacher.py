@@ -103,6 +103,7 @@ class SAMViTTeacher(BaseModule):
                  use_neck: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        EncoderTuning.check_options(tuning, lora_target_modules, adalora)  # before a checkpoint of a few 100 MB loads
         self.variant = variant
         self.tuning = tuning
         self.token_cut = token_cut

@@ -2,5 +2,7 @@
 from .affinity import AffinityLoss, affinity_loss
 from .cross_entropy import WeightedMeanCrossEntropyLoss
 from .log_ratio_kd import LogRatioKDLoss, log_ratio_kd_loss
+from .pointwise_kl import PointwiseKLDivLoss
 
-__all__ = ['AffinityLoss', 'LogRatioKDLoss', 'WeightedMeanCrossEntropyLoss', 'affinity_loss', 'log_ratio_kd_loss']
+__all__ = ['AffinityLoss', 'LogRatioKDLoss', 'PointwiseKLDivLoss', 'WeightedMeanCrossEntropyLoss', 'affinity_loss',
+           'log_ratio_kd_loss']

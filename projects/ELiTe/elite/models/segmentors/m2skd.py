@@ -21,17 +21,18 @@ is a registered loss with its ``loss_weight`` (``loss_multiscan_seg``, ``loss_fe
 - ``loss_affinity_kd`` (``AffinityLoss``, ``reduction='sum'``): per hard class, the cosine-similarity matrix of the
   class's points' 19-d logits, L1 between teacher and student, summed over the classes.
 
-``'abstract'`` (the paper's abstract): the teacher head's own segmentation losses on the fused scan (logged as
-``multiscan.loss_sem_seg`` / ``multiscan.loss_lovasz``); ``loss_feat_kd``, the mean squared error between the stage
+``'abstract'`` (the paper's abstract): the teacher head's own segmentation losses on the fused scan
+(``loss_multiscan_seg=dict(type='DecodeHeadLosses', loss_weight=1.0)``, logged as ``multiscan.loss_sem_seg`` /
+``multiscan.loss_lovasz``); ``loss_feat_kd``, the mean squared error between the stage
 features (mmdet's ``MSELoss``, averaged over the stages); ``loss_logit_kd``, KL between the softened distributions
-times T^2, T = 3.3 (mmdet's ``KnowledgeDistillationKLDivLoss``); ``loss_affinity_kd``, per hard-class *instance* the
+times T^2, T = 3.3, per point (``PointwiseKLDivLoss``); ``loss_affinity_kd``, per hard-class *instance* the
 cosine-similarity matrix of its points' stage features, L1 between teacher and student, averaged.
 
 The teacher's side is detached in every KD term. Inference uses the single-scan student only. The reference
 computes its terms per Cylinder3D voxel; this student predicts per point, so they are per point here.
 """
 import copy
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet3d.datasets import SemanticKittiDataset
@@ -48,17 +49,17 @@ from .ppmskd import PPMSKD
 
 LOSS_STYLES = ('reference', 'abstract')
 TEACHERS = ('shared', 'separate', 'frozen')
-HEAD_LOSSES = 'head'  # loss_multiscan_seg: the teacher head's own losses
-# Each style's terms; a key set to None is left out. In the abstract style the KL is F.kl_div's per-point
-# ('batchmean') mean times T^2, i.e. mmdet's class-mean KD loss times the 19 classes.
+# loss_multiscan_seg of this type: the teacher head's own losses (its loss_decode / loss_lovasz), times loss_weight
+HEAD_LOSSES = 'DecodeHeadLosses'
+# Each style's terms; a key set to None is left out.
 STYLE_LOSSES = dict(
     reference=dict(loss_multiscan_seg=dict(type='WeightedMeanCrossEntropyLoss', loss_weight=0.2),
                    loss_feat_kd=None,
                    loss_logit_kd=dict(type='LogRatioKDLoss', scale=0.3, threshold=0.01, loss_weight=5.0),
                    loss_affinity_kd=dict(type='AffinityLoss', reduction='sum', loss_weight=1.0)),
-    abstract=dict(loss_multiscan_seg=HEAD_LOSSES,
+    abstract=dict(loss_multiscan_seg=dict(type=HEAD_LOSSES, loss_weight=1.0),
                   loss_feat_kd=dict(type='mmdet.MSELoss', loss_weight=1.0),
-                  loss_logit_kd=dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=3.3, loss_weight=19.0),
+                  loss_logit_kd=dict(type='PointwiseKLDivLoss', T=3.3, loss_weight=1.0),
                   loss_affinity_kd=dict(type='AffinityLoss', reduction='mean', loss_weight=1.0)))
 # options of earlier versions, given to the segmentor itself, and what replaced them
 FLAT_OPTIONS = ('multiscan_teacher', 'multiscan_weights', 'loss_style', 'temperature', 'hard_classes',
@@ -96,13 +97,17 @@ class MultiScanDistiller(nn.Module):
             self.backbone, self.head = (copy.deepcopy(m) for m in student)
             if teacher == 'frozen':  # load its weights with load_from / init_cfg; it never trains
                 self.requires_grad_(False)
-        configs = {name: merged(default, losses.get(name, default))
+        configs = {name: merged(name, default, losses.get(name, default))
                    for name, default in STYLE_LOSSES[loss_style].items()}
-        self.head_seg_losses = configs['loss_multiscan_seg'] == HEAD_LOSSES
+        seg = configs.pop('loss_multiscan_seg')
+        # the teacher head's own losses carry no loss module: only their weight is kept
+        self.head_seg_weight = seg.get('loss_weight', 1.0) if seg is not None and seg['type'] == HEAD_LOSSES else None
+        configs['loss_multiscan_seg'] = None if self.head_seg_weight is not None else seg
         for name, config in configs.items():
-            setattr(self, name, MODELS.build(config) if isinstance(config, dict) else None)
-        trains_teacher = self.head_seg_losses or (self.loss_multiscan_seg is not None
-                                                  and self.loss_multiscan_seg.loss_weight > 0)
+            setattr(self, name, None if config is None else MODELS.build(config))
+        seg_weight = self.head_seg_weight if self.head_seg_weight is not None else (
+            self.loss_multiscan_seg.loss_weight if self.loss_multiscan_seg is not None else 0)
+        trains_teacher = seg_weight > 0
         if teacher == 'separate' and not trains_teacher:
             # every KD term detaches the teacher: without its own loss the copy gets no gradient, never trains,
             # and DDP (without find_unused_parameters) stops at its unused parameters
@@ -151,8 +156,9 @@ class MultiScanDistiller(nn.Module):
                        teacher_logits: Tensor, labels: Tensor, original: Tensor) -> Dict[str, Tensor]:
         """The teacher's own loss on the fused scan: its head's (abstract), or ``loss_multiscan_seg`` on the points
         of the changed voxels (reference)."""
-        if self.head_seg_losses:
-            return add_prefix(head.loss_by_feat(teacher_logits, batch_data_samples), 'multiscan')
+        if self.head_seg_weight is not None:
+            seg = head.loss_by_feat(teacher_logits, batch_data_samples)
+            return add_prefix({k: self.head_seg_weight * v for k, v in seg.items()}, 'multiscan')
         if self.loss_multiscan_seg is None:
             return {}
         changed = self.changed_points(batch_inputs_dict['voxels'], labels, original, head.ignore_index)
@@ -205,9 +211,13 @@ class MultiScanDistiller(nn.Module):
         return (fused != single)[point2voxel]
 
 
-def merged(default: Union[Dict, str, None], given: Union[Dict, str, None]) -> Union[Dict, str, None]:
-    """A loss config given in ``model.multiscan`` over the style's default: keys of a dict override the default's."""
-    if isinstance(default, dict) and isinstance(given, dict) and 'type' not in given:
+def merged(name: str, default: Optional[Dict], given: Optional[Dict]) -> Optional[Dict]:
+    """A loss config given in ``model.multiscan`` over the style's default: a dict without ``type`` updates the
+    default's keys (e.g. its ``loss_weight``), one with ``type`` replaces it, None leaves the term out."""
+    if isinstance(given, dict) and 'type' not in given:
+        if default is None:
+            raise ValueError(f'model.multiscan.{name}={given} updates the style\'s {name}, but this loss_style has '
+                             f'none: give a whole loss config (with type)')
         return dict(default, **given)
     return given
 

@@ -65,8 +65,8 @@ class PPMSKD(PointVoxelSegmentor):
     Args:
         teacher: the image backbone config (``SAMViTTeacher``); returns one token map per stage.
         patch_decoder: config of one :class:`PatchDecoder` (copied per stage), with its 2D losses.
-        auxiliary_head: the student's stage heads: one :class:`PointDecoder` config (copied per stage, its
-            ``channels`` set to the stage's width) or a list of ``num_stages``, with their losses.
+        auxiliary_head: the student's stage heads (multi-stage KD only): one :class:`PointDecoder` config (copied
+            per stage, its ``channels`` set to the stage's width) or a list of ``num_stages``, with their losses.
         fused_decoder: the fused 2D classifier, a :class:`PointDecoder` on the stages' pixel features
             concatenated (its ``channels`` set here), with its losses.
         loss_kd: the KD term (default mmdet's ``KnowledgeDistillationKLDivLoss``, T = 1, weight 0.05 / stages).
@@ -81,10 +81,13 @@ class PPMSKD(PointVoxelSegmentor):
     RENAMED_PREFIXES = {'point_decoders.': 'auxiliary_head.'}
 
     def __init__(self, backbone: Dict, decode_head: Dict, teacher: Dict, patch_decoder: Dict,
-                 auxiliary_head: Union[Dict, List[Dict]], fused_decoder: Optional[Dict] = None,
+                 auxiliary_head: Union[Dict, List[Dict], None] = None, fused_decoder: Optional[Dict] = None,
                  loss_kd: Optional[Dict] = None,
                  num_stages: int = 4, kd_mode: str = 'multi_stage', stage_supervision: str = 'voxel',
                  max_dense_pixels: Optional[int] = None, **kwargs) -> None:
+        if 'point_decoder' in kwargs:  # the name of earlier versions
+            raise ValueError('PPMSKD: point_decoder is now auxiliary_head (the student\'s stage heads, mmdet3d\'s '
+                             'auxiliary heads): rename model.point_decoder to model.auxiliary_head')
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
         if kd_mode not in KD_MODES:
             raise ValueError(f'kd_mode must be one of {KD_MODES}, got {kd_mode!r}')
@@ -106,9 +109,12 @@ class PPMSKD(PointVoxelSegmentor):
         self.loss_kd = MODELS.build(loss_kd or dict(type='mmdet.KnowledgeDistillationKLDivLoss', T=1,
                                                     loss_weight=0.05 / num_stages))
 
-    def stage_head_configs(self, auxiliary_head: Union[Dict, List[Dict]], num_stages: int) -> List[Dict]:
+    def stage_head_configs(self, auxiliary_head: Union[Dict, List[Dict], None], num_stages: int) -> List[Dict]:
         """One head config per stage; one config given is copied, its ``channels`` set to each stage's width (a
         student with stages of different widths says so in ``stage_channels``, e.g. the MinkUNet adapter)."""
+        if auxiliary_head is None:
+            raise ValueError("PPMSKD(kd_mode='multi_stage') needs the student's stage heads: set model.auxiliary_head "
+                             "(e.g. dict(type='PointDecoder', ...), as configs/_base_/models/elite_ppmskd.py)")
         if isinstance(auxiliary_head, (list, tuple)):
             if len(auxiliary_head) != num_stages:
                 raise ValueError(f'PPMSKD: auxiliary_head lists {len(auxiliary_head)} heads for {num_stages} stages')
