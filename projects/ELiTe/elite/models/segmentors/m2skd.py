@@ -99,16 +99,15 @@ class MultiScanDistiller(nn.Module):
                 self.requires_grad_(False)
         configs = {name: merged(name, default, losses.get(name, default))
                    for name, default in STYLE_LOSSES[loss_style].items()}
-        seg = configs.pop('loss_multiscan_seg')
-        # the teacher head's own losses carry no loss module: only their weight is kept
-        self.head_seg_weight = seg.get('loss_weight', 1.0) if seg is not None and seg['type'] == HEAD_LOSSES else None
-        configs['loss_multiscan_seg'] = None if self.head_seg_weight is not None else seg
+        seg = configs['loss_multiscan_seg']
+        self.head_seg_weight = None  # the teacher head's own losses carry no loss module: only their weight is kept
+        if seg is not None and seg['type'] == HEAD_LOSSES:
+            self.head_seg_weight, configs['loss_multiscan_seg'] = seg.get('loss_weight', 1.0), None
         for name, config in configs.items():
             setattr(self, name, None if config is None else MODELS.build(config))
-        seg_weight = self.head_seg_weight if self.head_seg_weight is not None else (
-            self.loss_multiscan_seg.loss_weight if self.loss_multiscan_seg is not None else 0)
-        trains_teacher = seg_weight > 0
-        if teacher == 'separate' and not trains_teacher:
+        seg_weight = self.head_seg_weight if self.head_seg_weight is not None else getattr(
+            self.loss_multiscan_seg, 'loss_weight', 0)
+        if teacher == 'separate' and not seg_weight > 0:
             # every KD term detaches the teacher: without its own loss the copy gets no gradient, never trains,
             # and DDP (without find_unused_parameters) stops at its unused parameters
             raise ValueError("model.multiscan.teacher='separate' trains the copy with loss_multiscan_seg only, which "
