@@ -82,6 +82,21 @@ def test_training_step_freezes_teacher_and_tunes_lora(setup):
     assert any(not torch.equal(after[n], v) for n, v in lora.items())
 
 
+def test_stage_heads_given_one_per_stage(synthetic_root):
+    """auxiliary_head as a list: one head per stage as given (here a wider hidden layer at stage 2); a list of the
+    wrong length, or none at all with multi-stage KD, is refused."""
+    cfg = demo_config(synthetic_root)
+    one = cfg.model.pop('auxiliary_head')
+    heads = [dict(one, type='PointDecoder', channels=64, num_classes=19) for _ in range(4)]
+    heads[2]['mid_channels'] = 256
+    model = MODELS.build(dict(cfg.model, auxiliary_head=heads))
+    assert [h.conv_seg[0].out_features for h in model.auxiliary_head] == [128, 128, 256, 128]
+    with pytest.raises(ValueError, match='lists 3 heads for 4 stages'):
+        MODELS.build(dict(cfg.model, auxiliary_head=heads[:3]))
+    with pytest.raises(ValueError, match='set model.auxiliary_head'):
+        MODELS.build(cfg.model)
+
+
 def test_single_stage_kd_distils_final_heads(synthetic_root, setup):
     _, _, batch = setup
     cfg = demo_config(synthetic_root)
