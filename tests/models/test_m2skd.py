@@ -118,6 +118,11 @@ def test_abstract_logit_term_is_t_squared_batchmean_kl():
     p_t, log_p_s = torch.softmax(teacher / t, 1), torch.log_softmax(student / t, 1)
     expected = t ** 2 * (p_t * (p_t.log() - log_p_s)).sum() / 7
     torch.testing.assert_close(loss(student, teacher), expected)
+    # under AMP the logits come in float16: the term is computed in float32 all the same
+    with torch.autocast('cpu', dtype=torch.float16):
+        half = loss(student.half(), teacher.half())
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, expected, rtol=1e-2, atol=1e-3)
 
 
 def test_a_term_is_configured_by_its_loss_and_switched_off_by_none(synthetic_root):

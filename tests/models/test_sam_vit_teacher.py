@@ -157,6 +157,16 @@ def test_bad_checkpoints_are_refused_naming_the_key(tmp_path, case, error, patte
         assert info.match(pattern)
 
 
+@pytest.mark.parametrize('options, named', [(dict(tuning='lorra'), 'unknown tuning'),
+                                            (dict(adalora=dict(init_rank=4)), 'unknown adalora keys'),
+                                            (dict(tuning='lora', lora_target_modules=('qkv',)), 'must be among')])
+def test_bad_tuning_options_are_refused_before_the_checkpoint_is_read(tmp_path, options, named):
+    """A typo in the tuning options is named at once, not after a SAM checkpoint of several 100 MB has loaded
+    (here the checkpoint does not even exist)."""
+    with pytest.raises(ValueError, match=named):
+        SAMViTTeacher(variant='vit_tiny', checkpoint=str(tmp_path / 'absent.pth'), **options)
+
+
 def test_wrong_variant_is_named(tmp_path):
     path = tmp_path / 'sam_vit_tiny.pth'
     torch.save(sam_checkpoint_state(random_sam_encoder()), path)

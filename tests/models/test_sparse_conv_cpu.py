@@ -104,3 +104,18 @@ def test_kernel_map_convolution_under_float16_autocast():
         results.append((out.float().detach(), conv.weight.grad.clone(), feats.grad.clone()))
     for full, half in zip(*results):
         torch.testing.assert_close(half, full, rtol=2e-2, atol=2e-2 * float(full.abs().max()))
+
+
+@pytest.mark.parametrize('backend_name', BACKENDS)
+def test_a_precomputed_kernel_map_is_the_kernel_map_backends_alone(backend_name):
+    """An export's kernel map reaches the tensor through the backend; the library backends refuse one, the
+    kernel_map backend's convolution uses it as given."""
+    from elite.models.sparse.kernel_map import submanifold_kernel_map
+    coords = (torch.rand(6, 6, 6) < 0.5).nonzero().int()
+    indices = torch.cat([torch.zeros(len(coords), 1, dtype=torch.int32), coords], 1)
+    feats = torch.randn(len(indices), 4)
+    kernel_map = submanifold_kernel_map(indices, [6, 6, 6])
+    with pytest.raises(ValueError, match='needs the kernel_map backend'):
+        get_sparse_backend(backend_name).tensor(feats, indices, [6, 6, 6], 1, kernel_map=kernel_map)
+    x = get_sparse_backend('kernel_map').tensor(feats, indices, [6, 6, 6], 1, kernel_map=kernel_map)
+    assert x.submanifold_map() is kernel_map
